@@ -1,0 +1,1 @@
+"""The product: the operation catalog and what each operation does."""

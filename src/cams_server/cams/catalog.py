@@ -1,0 +1,258 @@
+"""The operation catalog, read from Alibaba's own API metadata format.
+
+Each operation is declared once, in `metadata/<product>-<version>-metadata.json`:
+its parameters (validation), its RAM action and access level, its flow-control
+limit (parsed from the documented "QPS限制为N次/秒" sentence, or an explicit
+`flowControl` extension), its methods and its documented errors. The gateway, RAM
+and the reference pages all read it from here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from cams_server.gateway.errors import (
+    ServiceError,
+    invalid_action,
+    invalid_parameter,
+    invalid_version,
+    missing_parameter,
+)
+
+__all__ = [
+    "Catalog",
+    "DocumentedError",
+    "Operation",
+    "ParameterSpec",
+    "load_catalog",
+]
+
+_QPS_SENTENCE = re.compile(r"QPS限制为\s*(\d+)\s*次/秒")
+_INT32 = (-(2**31), 2**31 - 1)
+_INT64 = (-(2**63), 2**63 - 1)
+# Longest value we accept for any string parameter: far above anything CAMS
+# documents, low enough that a flood of giant values cannot hurt the server.
+_MAX_STRING = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterSpec:
+    name: str
+    location: str
+    type: str
+    format: str | None
+    required: bool
+    description: str
+    example: str | None
+    enum: tuple[str, ...] | None
+    max_length: int | None
+    pattern: str | None
+
+    def parse(self, raw: str) -> str | int | bool:
+        """Check one raw wire value against the spec and return its typed value."""
+        if self.type == "integer":
+            if not re.fullmatch(r"-?\d{1,20}", raw):
+                raise invalid_parameter(self.name, f"{self.name} must be an integer, got {raw!r}.")
+            value = int(raw)
+            low, high = _INT64 if self.format == "int64" else _INT32
+            if not low <= value <= high:
+                raise invalid_parameter(self.name, f"{self.name} {raw} is out of range.")
+            return value
+        if self.type == "boolean":
+            lowered = raw.lower()
+            if lowered not in ("true", "false"):
+                raise invalid_parameter(self.name, f"{self.name} must be true or false, got {raw!r}.")
+            return lowered == "true"
+        limit = self.max_length or _MAX_STRING
+        if len(raw) > limit:
+            raise invalid_parameter(
+                self.name, f"{self.name} is {len(raw)} characters long; at most {limit} are allowed."
+            )
+        if any(ord(ch) < 0x20 for ch in raw):
+            raise invalid_parameter(self.name, f"{self.name} contains control characters.")
+        if self.enum is not None and raw not in self.enum:
+            allowed = ", ".join(self.enum)
+            raise invalid_parameter(self.name, f"{self.name} must be one of {allowed}; got {raw!r}.")
+        if self.pattern is not None and not re.fullmatch(self.pattern, raw):
+            raise invalid_parameter(self.name, f"{self.name} must match {self.pattern}.")
+        return raw
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentedError:
+    status: int
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    name: str
+    product: str
+    version: str
+    title: str
+    summary: str
+    description: str
+    methods: frozenset[str]
+    parameters: tuple[ParameterSpec, ...]
+    access_level: str
+    flow_limit: int | None
+    errors: tuple[DocumentedError, ...]
+    response_fields: Mapping[str, Any]
+    response_example: str | None
+
+    @property
+    def ram_action(self) -> str:
+        """The RAM action name, `<product>:<Operation>`, as in the seed's authorization table."""
+        return f"{self.product}:{self.name}"
+
+    def documented_error(self, code: str) -> DocumentedError:
+        for error in self.errors:
+            if error.code == code:
+                return error
+        raise KeyError(f"{self.name} documents no error {code}")
+
+    def error(self, code: str, hint: str | None = None, **extra: Any) -> ServiceError:
+        """The documented error `code` as a `ServiceError`, its message followed by `hint`."""
+        documented = self.documented_error(code)
+        message = documented.message if not hint else f"{documented.message} {hint}"
+        return ServiceError(documented.code, documented.status, message, **extra)
+
+    def parse_parameters(self, raw: Mapping[str, str]) -> dict[str, str | int | bool]:
+        """Validate the business parameters of one call; unknown ones are ignored, as upstream."""
+        parsed: dict[str, str | int | bool] = {}
+        for spec in self.parameters:
+            value = raw.get(spec.name)
+            if value is None or value == "":
+                if spec.required:
+                    raise missing_parameter(spec.name)
+                continue
+            parsed[spec.name] = spec.parse(value)
+        return parsed
+
+
+class Catalog:
+    """Every operation this server answers, by action name."""
+
+    def __init__(self, operations: Iterable[Operation]) -> None:
+        self._by_name: dict[str, Operation] = {}
+        for op in operations:
+            if op.name in self._by_name:
+                raise ValueError(f"operation {op.name} declared twice")
+            self._by_name[op.name] = op
+
+    def __iter__(self) -> Any:
+        return iter(sorted(self._by_name.values(), key=lambda op: (op.product, op.name)))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def get(self, name: str) -> Operation:
+        return self._by_name[name]
+
+    def resolve(self, action: str, version: str) -> Operation:
+        """The operation for an (action, version) pair, or the gateway's error for it."""
+        op = self._by_name.get(action)
+        if op is None:
+            known = ", ".join(sorted(self._by_name))
+            raise invalid_action(action, f"Action {action!r} does not exist; this server answers {known}.")
+        if version != op.version:
+            raise invalid_version(version, action, op.version)
+        return op
+
+
+def _parameter(raw: Mapping[str, Any]) -> ParameterSpec:
+    schema = raw.get("schema", {})
+    enum = schema.get("enum")
+    example = schema.get("example")
+    return ParameterSpec(
+        name=raw["name"],
+        location=raw.get("in", "query"),
+        type=schema.get("type", "string"),
+        format=schema.get("format"),
+        required=bool(schema.get("required", False)),
+        description=schema.get("description", ""),
+        example=None if example is None else str(example),
+        enum=None if enum is None else tuple(str(v) for v in enum),
+        max_length=schema.get("maxLength"),
+        pattern=schema.get("pattern"),
+    )
+
+
+def _flow_limit(api: Mapping[str, Any]) -> int | None:
+    explicit = api.get("flowControl")
+    if explicit is not None:
+        return int(explicit["limit"])
+    match = _QPS_SENTENCE.search(api.get("description", ""))
+    return int(match.group(1)) if match else None
+
+
+def operations_from_metadata(
+    metadata: Mapping[str, Any], names: Iterable[str] | None = None
+) -> list[Operation]:
+    """Build `Operation`s from one product's metadata document (optionally a subset)."""
+    product = str(metadata["product"]).lower()
+    version = str(metadata["version"])
+    common = [_parameter(p) for p in metadata.get("commonParameters", [])]
+    wanted = None if names is None else set(names)
+    ops: list[Operation] = []
+    for name, api in metadata["apis"].items():
+        if wanted is not None and name not in wanted:
+            continue
+        own = [_parameter(p) for p in api.get("parameters", [])]
+        own_names = {p.name for p in own}
+        errors = tuple(
+            DocumentedError(int(status), e["errorCode"], e["errorMessage"])
+            for status, entries in api.get("errorCodes", {}).items()
+            for e in entries
+        )
+        ok = api.get("responses", {}).get("200", {}).get("schema", {})
+        demo = api.get("responseDemo")
+        example = None
+        if demo:
+            try:
+                example = json.loads(demo)[0].get("example")
+            except (ValueError, LookupError, AttributeError):
+                example = None
+        ops.append(
+            Operation(
+                name=name,
+                product=product,
+                version=version,
+                title=api.get("title", ""),
+                summary=api.get("summary", ""),
+                description=api.get("description", ""),
+                methods=frozenset(m.upper() for m in api.get("methods", ["get", "post"])),
+                parameters=tuple(own + [p for p in common if p.name not in own_names]),
+                access_level=api.get("systemTags", {}).get("operationType", "get"),
+                flow_limit=_flow_limit(api),
+                errors=errors,
+                response_fields=ok.get("properties", {}),
+                response_example=example,
+            )
+        )
+    return ops
+
+
+def load_metadata(filename: str) -> dict[str, Any]:
+    text = resources.files("cams_server.cams").joinpath("metadata", filename).read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def load_catalog(implemented: Mapping[str, Iterable[str]]) -> Catalog:
+    """The catalog of the operations this server implements.
+
+    `implemented` maps a metadata file name to the operation names that have a
+    handler; metadata of operations without one stays out of the catalog, so an
+    unimplemented operation is `InvalidAction.NotFound` rather than a stub.
+    """
+    ops: list[Operation] = []
+    for filename, names in implemented.items():
+        ops.extend(operations_from_metadata(load_metadata(filename), names))
+    return Catalog(ops)

@@ -1,0 +1,53 @@
+"""What an operation handler is given: the call, the caller, and the server's services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from cams_server.cams.catalog import Operation
+from cams_server.clock import Clock
+from cams_server.gateway.auth import Caller
+from cams_server.gateway.request import WireRequest
+from cams_server.ram.diagnostics import DiagnosticCodec
+from cams_server.ram.directory import Directory
+from cams_server.store.database import Database
+
+__all__ = ["CallContext", "EnablementCache"]
+
+
+class EnablementCache(Protocol):
+    def known(self, account_id: str, space_id: str | None) -> bool: ...
+
+    def remember(self, account_id: str, space_id: str | None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    request_id: str
+    operation: Operation
+    params: dict[str, Any]
+    caller: Caller
+    request: WireRequest
+    directory: Directory
+    database: Database
+    clock: Clock
+    diagnostics: DiagnosticCodec
+    enablements: EnablementCache
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock.now(), tz=UTC)
+
+    def condition_context(self) -> dict[str, str]:
+        """The global condition keys' values for this call."""
+        principal = self.caller.principal
+        return {
+            "acs:SourceIp": self.request.client_ip,
+            "acs:SecureTransport": "true" if self.request.secure else "false",
+            "acs:CurrentTime": self.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "acs:MFAPresent": "false",
+            "acs:UserAgent": self.request.header("user-agent") or "",
+            "acs:AccessId": self.caller.access_key_id,
+            "acs:PrincipalArn": principal.arn,
+        }

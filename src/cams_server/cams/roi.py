@@ -1,0 +1,31 @@
+"""EnableWhatsappROIMetric: turn on ROI statistics for a space, or the account's own spaces.
+
+Durable before `OK`, idempotent (the first enablement time is kept) and, as
+upstream, irreversible through the API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cams_server.cams.access import authorize_space
+from cams_server.cams.context import CallContext
+from cams_server.store.enablements import enable_roi_metric
+
+__all__ = ["enable_whatsapp_roi_metric"]
+
+OK_FIELDS = {"Code": "OK", "Message": "None", "AccessDeniedDetail": "NONE"}
+
+
+def enable_whatsapp_roi_metric(ctx: CallContext) -> dict[str, Any]:
+    space_id = ctx.params.get("CustSpaceId")
+    isv_code = ctx.params.get("IsvCode")
+    authorize_space(ctx, space_id, isv_code)
+    account_id = ctx.caller.principal.account_id
+    if not ctx.enablements.known(account_id, space_id):
+        enable_roi_metric(
+            ctx.database, account_id, space_id, int(ctx.clock.now() * 1_000_000),
+            ctx.caller.principal.arn,
+        )
+        ctx.enablements.remember(account_id, space_id)
+    return dict(OK_FIELDS)

@@ -1,0 +1,218 @@
+"""The `cams-server` command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import sys
+from pathlib import Path
+
+import click
+
+from cams_server.server import ServerSettings, ServerState, default_home
+from cams_server.store.database import Database
+from cams_server.store.enablements import list_enablements
+from cams_server.store.world_repo import apply_world, load_world_from
+from cams_server.world.demo import DEMO_ACCOUNT_ID, demo_world
+from cams_server.world.toml_file import dump_world, load_world
+from cams_server.world.validation import WorldError
+
+__all__ = ["main"]
+
+DEFAULT_PORT = 18080
+
+database_option = click.option(
+    "--database",
+    envvar="CAMS_DATABASE_URL",
+    default=None,
+    metavar="URL",
+    help="SQLAlchemy URL of the database (env CAMS_DATABASE_URL). "
+    "Default: embedded SQLite at $CAMS_HOME/cams.db.",
+)
+
+
+def _open_database(url: str | None) -> Database:
+    database = Database(url or ServerSettings(database_url=url, home=default_home()).resolved_database_url)
+    database.migrate()
+    return database
+
+
+def _fail(message: str) -> None:
+    click.echo(message, err=True)
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """A wire-compatible Alibaba Cloud CAMS (2020-06-06) ROI-metric API server.
+
+    Point the official SDKs at it by changing only their endpoint (and protocol
+    to http). State lives under $CAMS_HOME (default ~/.cams-server) unless
+    --database says otherwise.
+    """
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int,
+              help="Port to listen on; 0 takes a free one.")
+@database_option
+@click.option("--redis", "redis_url", envvar="CAMS_REDIS_URL", default=None, metavar="URL",
+              help="Redis URL for shared nonces and flow-control windows (env CAMS_REDIS_URL).")
+@click.option("--world", "world_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Apply this world file before serving.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Number of server processes sharing the port.")
+@click.option("--demo/--no-demo", default=True, show_default=True,
+              help="Seed the demo world when the database has no accounts and no --world is given.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def serve(host: str, port: int, database: str | None, redis_url: str | None, world_file: Path | None,
+          workers: int, demo: bool, log_level: str) -> None:
+    """Start the API server."""
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    if redis_url:
+        _fail("cams-server: --redis is not supported by this build yet; run without it "
+              "(one process, in-memory flow control and nonces).")
+    if workers > 1:
+        _fail("cams-server: --workers above 1 needs shared flow control and nonces, which this "
+              "build does not have yet; refusing to start with silently per-process limits.")
+    settings = ServerSettings(database_url=database, home=default_home())
+    try:
+        state = ServerState(settings)
+    except Exception as exc:
+        _fail(f"cams-server: cannot open the database {settings.resolved_database_url}: {exc}")
+        return
+    if world_file is not None:
+        try:
+            apply_world(state.database, load_world(world_file), str(world_file))
+        except WorldError as exc:
+            _fail(str(exc))
+    elif demo and not state.world.directory.world.accounts:
+        apply_world(state.database, demo_world(), "<demo world>")
+    state.world.refresh()
+    sock = _bind(host, port)
+    asyncio.run(_serve(state, sock, host))
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        _fail(f"cams-server: cannot listen on {host}:{port}: {exc.strerror}")
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _banner(state: ServerState, url: str) -> str:
+    account = state.world.directory.account(DEMO_ACCOUNT_ID)
+    if account is None:
+        return ""
+    world = state.world.directory.world
+    spec = next(a for a in world.accounts if a.id == DEMO_ACCOUNT_ID)
+    endpoint = url.removeprefix("http://")
+    lines = ["", "Demo world loaded (account 'demo', %s):" % DEMO_ACCOUNT_ID]
+    root = spec.access_keys[0]
+    lines.append(f"  root AccessKey   {root.id} / {root.secret}")
+    for user in spec.users:
+        for key in user.access_keys:
+            lines.append(f"  user {user.name:<12}{key.id} / {key.secret}")
+    lines.append(f"  spaces           {', '.join(s.id for s in spec.spaces)}")
+    lines += [
+        "",
+        "Call it with the official Python SDK (pip install alibabacloud-cams20200606):",
+        "",
+        "from alibabacloud_cams20200606.client import Client",
+        "from alibabacloud_cams20200606.models import EnableWhatsappROIMetricRequest",
+        "from alibabacloud_tea_openapi.models import Config",
+        "",
+        f"client = Client(Config(access_key_id={root.id!r}, access_key_secret={root.secret!r},",
+        f"                       endpoint={endpoint!r}, protocol='http'))",
+        "print(client.enable_whatsapp_roimetric(",
+        f"    EnableWhatsappROIMetricRequest(cust_space_id={spec.spaces[0].id!r})).body)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+async def _serve(state: ServerState, sock: socket.socket, host: str) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(
+        state.app(), log_config=None, access_log=False, lifespan="on",
+        loop="uvloop", http="httptools", server_header=False, date_header=False,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    if server.started:
+        port = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        url = f"http://{shown}:{port}"
+        print(f"cams-server listening on {url}", flush=True)
+        banner = _banner(state, url)
+        if banner:
+            print(banner, flush=True)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+@cli.group()
+def world() -> None:
+    """Declare who exists (accounts, keys, RAM, spaces, ISV codes)."""
+
+
+@world.command("apply")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@database_option
+def world_apply(file: Path, database: str | None) -> None:
+    """Create or update what FILE declares (idempotent; all or nothing)."""
+    try:
+        parsed = load_world(file)
+        db = _open_database(database)
+        apply_world(db, parsed, str(file))
+    except WorldError as exc:
+        _fail(str(exc))
+        return
+    click.echo(f"applied {file}: {len(parsed.accounts)} account(s)")
+
+
+@world.command("export")
+@database_option
+def world_export(database: str | None) -> None:
+    """Print the current world as a TOML world file."""
+    click.echo(dump_world(load_world_from(_open_database(database))), nl=False)
+
+
+@cli.group()
+def roi() -> None:
+    """ROI-metric enablements."""
+
+
+@roi.command("list")
+@database_option
+def roi_list(database: str | None) -> None:
+    """One JSON object per line for each enablement."""
+    for enablement in list_enablements(_open_database(database)):
+        click.echo(json.dumps(enablement.to_json()))
+
+
+def main() -> None:
+    cli(prog_name="cams-server")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+

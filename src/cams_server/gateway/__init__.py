@@ -1,0 +1,1 @@
+"""The wire: parsing, signatures, flow control, nonces and encoding of every call."""

@@ -1,0 +1,152 @@
+"""The ASGI application: one RPC endpoint at `/`, plus a health check.
+
+Kept as a bare ASGI callable: the gateway is one route, and every layer between
+the server and it costs throughput that `bench/` measures.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from cams_server.gateway import errors
+from cams_server.gateway.encoding import EncodedResponse, encode_error, new_request_id
+from cams_server.gateway.errors import ServiceError
+from cams_server.gateway.pipeline import CallRecord, Gateway
+from cams_server.gateway.request import MAX_BODY_BYTES, WireRequest
+
+__all__ = ["GatewayApp"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("cams_server.calls")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                if int(value) > limit:
+                    raise _TooLarge
+            except ValueError:
+                pass
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+class GatewayApp:
+    def __init__(
+        self,
+        gateway: Gateway,
+        on_startup: Callable[[], Awaitable[None]] | None = None,
+        on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._gateway = gateway
+        self._on_startup = on_startup
+        self._on_shutdown = on_shutdown
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    if self._on_startup:
+                        await self._on_startup()
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._on_shutdown:
+                    await self._on_shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        record = CallRecord(new_request_id())
+        host = ""
+        try:
+            for name, value in scope.get("headers", []):
+                if name == b"host":
+                    host = value.decode("latin-1")
+            path = scope.get("path", "/")
+            if path == "/_cams/health":
+                response: EncodedResponse = (
+                    200,
+                    [(b"content-type", b"application/json"),
+                     (b"x-acs-request-id", record.request_id.encode())],
+                    json.dumps({"RequestId": record.request_id, "Status": "ok"}).encode(),
+                )
+            elif path != "/":
+                raise errors.invalid_action(
+                    "", f"Path {path!r} has no API: every operation is called on / (RPC style)."
+                )
+            else:
+                try:
+                    body = await _read_body(scope, receive, MAX_BODY_BYTES)
+                except _TooLarge:
+                    raise errors.request_too_large(MAX_BODY_BYTES) from None
+                client = scope.get("client") or ("", 0)
+                request = WireRequest.build(
+                    scope["method"],
+                    scope.get("raw_path") or b"/",
+                    scope.get("query_string", b""),
+                    scope.get("headers", []),
+                    body,
+                    client[0],
+                    scope.get("scheme") == "https",
+                )
+                response = self._gateway.handle(request, record)
+        except ServiceError as error:
+            record.code, record.status = error.code, error.status
+            response = encode_error(error, record.request_id, host)
+        except Exception:
+            log.exception("%s: unexpected failure", record.request_id)
+            error = errors.internal_error()
+            record.code, record.status = error.code, error.status
+            response = encode_error(error, record.request_id, host)
+        status, headers, payload = response
+        headers.append((b"content-length", str(len(payload)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+        log.info(
+            "%s %s %s %s %s %d %s %.1fms",
+            record.request_id,
+            (scope.get("client") or ("-",))[0],
+            scope.get("method", "-"),
+            record.action or "-",
+            record.principal or "-",
+            record.status,
+            record.code,
+            (time.perf_counter() - started) * 1000,
+        )

@@ -1,0 +1,74 @@
+"""Turning results and `ServiceError`s into response bodies (JSON, or XML on request)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+from xml.sax.saxutils import escape
+
+from cams_server.gateway.errors import ServiceError
+
+__all__ = ["EncodedResponse", "encode_error", "encode_success", "new_request_id"]
+
+EncodedResponse = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+_JSON = b"application/json;charset=utf-8"
+_XML = b"text/xml;charset=utf-8"
+
+
+def new_request_id() -> str:
+    """Upper-case UUID, the shape Alibaba uses (`90E63D28-E31D-1EB2-8939-A9486641****`)."""
+    return str(uuid.uuid4()).upper()
+
+
+def _xml_value(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "".join(f"<{k}>{_xml_value(v)}</{k}>" for k, v in value.items())
+    if isinstance(value, list):
+        return "".join(f"<item>{_xml_value(v)}</item>" for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return escape("" if value is None else str(value))
+
+
+def _xml(root: str, body: Mapping[str, Any]) -> bytes:
+    return f'<?xml version="1.0" encoding="UTF-8"?><{root}>{_xml_value(body)}</{root}>'.encode()
+
+
+def _headers(request_id: str, content_type: bytes, extra: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    headers = [(b"content-type", content_type), (b"x-acs-request-id", request_id.encode())]
+    headers += [(k.encode(), v.encode()) for k, v in extra.items()]
+    return headers
+
+
+def encode_success(
+    request_id: str, action: str, fields: Mapping[str, Any], xml: bool = False
+) -> EncodedResponse:
+    body = {"RequestId": request_id, **fields}
+    if xml:
+        return 200, _headers(request_id, _XML, {}), _xml(f"{action}Response", body)
+    return 200, _headers(request_id, _JSON, {}), json.dumps(body, ensure_ascii=False).encode()
+
+
+def encode_error(
+    error: ServiceError, request_id: str, host: str, product: str = "Cams", xml: bool = False
+) -> EncodedResponse:
+    body: dict[str, Any] = {
+        "RequestId": request_id,
+        "HostId": host,
+        "Code": error.code,
+        "Message": error.message,
+        "Recommend": (
+            f"https://api.aliyun.com/troubleshoot?q={error.code}&product={product}"
+            f"&requestId={request_id}"
+        ),
+    }
+    if error.access_denied_detail is not None:
+        body["AccessDeniedDetail"] = dict(error.access_denied_detail)
+    if xml:
+        payload = _xml("Error", body)
+        return error.status, _headers(request_id, _XML, error.headers), payload
+    payload = json.dumps(body, ensure_ascii=False).encode()
+    return error.status, _headers(request_id, _JSON, error.headers), payload

@@ -1,0 +1,138 @@
+"""The call pipeline: request form, authentication, flow control, then the operation.
+
+Each step takes the previous step's value or raises a `ServiceError`; the encoder
+turns either into the wire's answer. Nothing here does I/O except the operation.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from cams_server.cams.catalog import Catalog, Operation
+from cams_server.cams.context import CallContext
+from cams_server.clock import Clock
+from cams_server.gateway import errors
+from cams_server.gateway.auth import Authenticator, Caller
+from cams_server.gateway.encoding import EncodedResponse, encode_error, encode_success
+from cams_server.gateway.errors import ServiceError
+from cams_server.gateway.flow import FlowWindow
+from cams_server.gateway.request import WireRequest
+from cams_server.ram.diagnostics import DiagnosticCodec
+from cams_server.store.database import Database
+from cams_server.world.cache import WorldCache
+
+__all__ = ["CallRecord", "Gateway"]
+
+log = logging.getLogger("cams_server.calls")
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """What the log line of one call says."""
+
+    request_id: str
+    action: str | None = None
+    principal: str | None = None
+    code: str = "OK"
+    status: int = 200
+
+
+class Gateway:
+    def __init__(
+        self,
+        catalog: Catalog,
+        world: WorldCache,
+        database: Database,
+        flow: FlowWindow,
+        authenticator: Authenticator,
+        diagnostics: DiagnosticCodec,
+        clock: Clock,
+        run: Callable[[CallContext], dict[str, Any]],
+    ) -> None:
+        self._catalog = catalog
+        self._world = world
+        self._database = database
+        self._flow = flow
+        self._auth = authenticator
+        self._diagnostics = diagnostics
+        self._clock = clock
+        self._run = run
+
+    def handle(self, request: WireRequest, record: CallRecord) -> EncodedResponse:
+        params = request.params()
+        xml = params.get("Format", "").upper() == "XML"
+        host = request.header("host") or ""
+        product = "Cams"
+        try:
+            op = self._resolve(request, params)
+            product = op.product.capitalize()
+            record.action = op.name
+            parsed = op.parse_parameters(params)
+            caller = self._auth.authenticate(request, params)
+            record.principal = caller.principal.arn
+            self._admit(op, caller)
+            ctx = CallContext(
+                request_id=record.request_id,
+                operation=op,
+                params=parsed,
+                caller=caller,
+                request=request,
+                directory=self._world.directory,
+                database=self._database,
+                clock=self._clock,
+                diagnostics=self._diagnostics,
+                enablements=self._world.enabled,
+            )
+            try:
+                fields = self._run(ctx)
+            except SQLAlchemyError:
+                log.exception("%s: database failure", record.request_id)
+                raise errors.service_unavailable("The database could not be reached; retry.") from None
+            return encode_success(record.request_id, op.name, fields, xml)
+        except ServiceError as error:
+            record.code, record.status = error.code, error.status
+            return encode_error(error, record.request_id, host, product, xml)
+
+    def _resolve(self, request: WireRequest, params: dict[str, str]) -> Operation:
+        action = request.header("x-acs-action") or params.get("Action")
+        version = request.header("x-acs-version") or params.get("Version")
+        if not action:
+            raise errors.invalid_action(
+                "", "No action was given: send it as the x-acs-action header or the Action parameter."
+            )
+        if action in self._catalog and not version:
+            raise errors.missing_parameter("Version")
+        op = self._catalog.resolve(action, version or "")
+        if request.method not in op.methods:
+            raise errors.unsupported_http_method(request.method)
+        return op
+
+    def _admit(self, op: Operation, caller: Caller) -> None:
+        if op.flow_limit is None:
+            return
+        account = caller.principal.account_id
+        wait = self._flow.admit(f"{account}:{op.name}", op.flow_limit, 1.0, self._clock.now())
+        if wait is None:
+            return
+        ms = max(1, math.ceil(wait * 1000))
+        reset = int(self._clock.now() + wait)
+        headers = {
+            "x-acs-retry-after": str(ms),
+            "x-ratelimit-user-api": f"Limit:{op.flow_limit},Remain:0,TimeLeft:{ms},Reset:{reset}",
+        }
+        hint = (f"{op.name} admits {op.flow_limit} calls per second per account; "
+                f"account {account} may call again in {ms} ms.")
+        try:
+            error = op.error("System.LimitControl", hint, headers=headers)
+        except KeyError:  # an operation that does not document its own code
+            error = ServiceError(
+                "Throttling.User", 400, f"Request was denied due to user flow control. {hint}",
+                headers=headers,
+            )
+        raise error

@@ -1,0 +1,1 @@
+"""RAM: principals, the policy grammar and its evaluation, and denial diagnostics."""

@@ -1,0 +1,123 @@
+"""The in-memory RAM and CAMS directory the hot path reads.
+
+Built once from a `World` (and rebuilt when the world changes): AccessKey lookup,
+each principal's compiled policies, spaces and ISV codes, all O(1), no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from cams_server.ram.policy import Policy, parse_policy
+from cams_server.ram.principals import Principal, PrincipalKind
+from cams_server.ram.system_policies import system_policies
+from cams_server.world.model import World
+
+__all__ = ["AccountRecord", "Directory", "IsvCodeRecord", "KeyRecord", "SpaceRecord"]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    access_key_id: str
+    secret: str
+    active: bool
+    principal: Principal
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    id: str
+    name: str
+    cams: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SpaceRecord:
+    id: str
+    account_id: str
+    waba_id: str | None
+    isv_customer: str | None
+
+    @property
+    def is_isv_customer(self) -> bool:
+        return self.isv_customer is not None
+
+
+@dataclass(frozen=True, slots=True)
+class IsvCodeRecord:
+    code: str
+    account_id: str
+    user: str
+    spaces: frozenset[str]
+    expires: datetime | None
+
+    def live_at(self, now: datetime) -> bool:
+        return self.expires is None or now < self.expires
+
+
+class Directory:
+    def __init__(self, world: World) -> None:
+        self.region = world.region
+        self.world = world
+        system = system_policies()
+        self._keys: dict[str, KeyRecord] = {}
+        self._accounts: dict[str, AccountRecord] = {}
+        self._policies: dict[Principal, tuple[Policy, ...]] = {}
+        self._spaces: dict[str, SpaceRecord] = {}
+        self._isv_codes: dict[str, IsvCodeRecord] = {}
+        for account in world.accounts:
+            self._accounts[account.id] = AccountRecord(account.id, account.name, account.cams)
+            custom = {
+                p.name: parse_policy(p.document, name=p.name, policy_type="Custom")
+                for p in account.policies
+            }
+
+            def resolve(name: str, _custom: Mapping[str, Policy] = custom) -> Policy:
+                return _custom[name] if name in _custom else system[name]
+
+            root = Principal(account.id, PrincipalKind.ACCOUNT, account.name)
+            for key in account.access_keys:
+                self._keys[key.id] = KeyRecord(key.id, key.secret, key.active, root)
+            groups = {g.name: g for g in account.groups}
+            for user in account.users:
+                principal = Principal(account.id, PrincipalKind.USER, user.name)
+                names = list(user.policies)
+                for group in user.groups:
+                    names.extend(groups[group].policies)
+                self._policies[principal] = tuple(resolve(n) for n in dict.fromkeys(names))
+                for key in user.access_keys:
+                    self._keys[key.id] = KeyRecord(key.id, key.secret, key.active, principal)
+            for role in account.roles:
+                principal = Principal(account.id, PrincipalKind.ASSUMED_ROLE, role.name)
+                self._policies[principal] = tuple(resolve(n) for n in role.policies)
+            for space in account.spaces:
+                self._spaces[space.id] = SpaceRecord(
+                    space.id, account.id, space.waba_id, space.isv_customer
+                )
+            for code in account.isv_codes:
+                self._isv_codes[code.code] = IsvCodeRecord(
+                    code.code, account.id, code.user, frozenset(code.spaces), code.expires
+                )
+
+    def key(self, access_key_id: str) -> KeyRecord | None:
+        return self._keys.get(access_key_id)
+
+    def account(self, account_id: str) -> AccountRecord | None:
+        return self._accounts.get(account_id)
+
+    def policies_of(self, principal: Principal) -> tuple[Policy, ...]:
+        """Identity policies: a user's own and its groups'; a role's (by role, any session)."""
+        if principal.kind is PrincipalKind.ASSUMED_ROLE:
+            principal = Principal(principal.account_id, principal.kind, principal.name)
+        return self._policies.get(principal, ())
+
+    def space(self, space_id: str) -> SpaceRecord | None:
+        return self._spaces.get(space_id)
+
+    def isv_code(self, code: str) -> IsvCodeRecord | None:
+        return self._isv_codes.get(code)
+
+    def resource_arn(self, product: str, account_id: str, relative: str = "*") -> str:
+        return f"acs:{product}:{self.region}:{account_id}:{relative}"

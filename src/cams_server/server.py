@@ -1,0 +1,99 @@
+"""One server: its settings, and the object that owns its state.
+
+No module-level state: a `ServerState` owns the database, clock, flow windows,
+nonce memory and live world, so two servers can run side by side in one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cams_server.cams.operations import implemented_catalog, run_operation
+from cams_server.clock import Clock, SystemClock
+from cams_server.gateway.asgi import GatewayApp
+from cams_server.gateway.auth import Authenticator
+from cams_server.gateway.flow import MemoryFlowWindow
+from cams_server.gateway.nonces import MemoryNonceStore
+from cams_server.gateway.pipeline import Gateway
+from cams_server.ram.diagnostics import DiagnosticCodec
+from cams_server.store.database import Database, default_database_url
+from cams_server.world.cache import WorldCache
+
+__all__ = ["ServerSettings", "ServerState", "build_app", "default_home"]
+
+log = logging.getLogger("cams_server")
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("CAMS_HOME") or Path.home() / ".cams-server")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    database_url: str | None = None
+    home: Path = field(default_factory=default_home)
+    clock: Clock = field(default_factory=SystemClock)
+    # How often the stored world is checked for changes made elsewhere.
+    world_refresh_seconds: float = 0.5
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or default_database_url(self.home)
+
+
+class ServerState:
+    """Everything one running server owns."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self.database = Database(settings.resolved_database_url)
+        self.database.migrate()
+        self.world = WorldCache(self.database)
+        self.catalog = implemented_catalog()
+        self.flow = MemoryFlowWindow()
+        self.nonces = MemoryNonceStore()
+        self.diagnostics = DiagnosticCodec(self.database.diagnostic_key())
+        self.authenticator = Authenticator(lambda: self.world.credentials, self.nonces, settings.clock)
+        self.gateway = Gateway(
+            catalog=self.catalog,
+            world=self.world,
+            database=self.database,
+            flow=self.flow,
+            authenticator=self.authenticator,
+            diagnostics=self.diagnostics,
+            clock=settings.clock,
+            run=run_operation,
+        )
+        self._refresher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
+
+    async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+        self.database.dispose()
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.world_refresh_seconds)
+            try:
+                if await asyncio.to_thread(self.world.refresh):
+                    log.info("world reloaded (version %d)", self.world.version)
+            except Exception:
+                log.exception("could not refresh the world; keeping the last one")
+
+    def app(self) -> GatewayApp:
+        return GatewayApp(self.gateway, on_startup=self.start, on_shutdown=self.stop)
+
+
+def build_app(settings: ServerSettings | None = None) -> GatewayApp:
+    """An ASGI application for `settings` (defaults: embedded SQLite under CAMS_HOME)."""
+    return ServerState(settings or ServerSettings()).app()

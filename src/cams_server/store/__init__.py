@@ -1,0 +1,1 @@
+"""Persistence: schema, migrations and repositories over SQLite or PostgreSQL."""

@@ -1,0 +1,133 @@
+"""The tables, declared once with SQLAlchemy Core; migrations create them.
+
+World tables are replaced per account by `world apply`; `roi_enablements` is state
+the API writes and nothing but the API changes.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = ["metadata"]
+
+metadata = MetaData()
+
+meta = Table(
+    "cams_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("cams", Boolean, nullable=False),
+    Column("position", Integer, nullable=False),
+)
+
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("account_id", String(32), nullable=False, index=True),
+    Column("user_name", String(64), nullable=True),
+    Column("secret", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("position", Integer, nullable=False),
+)
+
+policies = Table(
+    "policies",
+    metadata,
+    Column("account_id", String(32), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("document", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+    PrimaryKeyConstraint("account_id", "name"),
+)
+
+ram_groups = Table(
+    "ram_groups",
+    metadata,
+    Column("account_id", String(32), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("position", Integer, nullable=False),
+    PrimaryKeyConstraint("account_id", "name"),
+)
+
+ram_users = Table(
+    "ram_users",
+    metadata,
+    Column("account_id", String(32), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("position", Integer, nullable=False),
+    PrimaryKeyConstraint("account_id", "name"),
+)
+
+ram_roles = Table(
+    "ram_roles",
+    metadata,
+    Column("account_id", String(32), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("trust", Text, nullable=False),
+    Column("max_session_duration", Integer, nullable=False),
+    Column("position", Integer, nullable=False),
+    PrimaryKeyConstraint("account_id", "name"),
+)
+
+# Who holds what: (account, holder kind, holder name) -> policy or group, in order.
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("account_id", String(32), nullable=False),
+    Column("holder_kind", String(8), nullable=False),  # "user", "group", "role"
+    Column("holder_name", String(64), nullable=False),
+    Column("target_kind", String(8), nullable=False),  # "policy" or "group"
+    Column("target_name", String(128), nullable=False),
+    Column("position", Integer, nullable=False),
+    PrimaryKeyConstraint("account_id", "holder_kind", "holder_name", "target_kind", "target_name"),
+)
+
+spaces = Table(
+    "spaces",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("account_id", String(32), nullable=False, index=True),
+    Column("waba_id", String(64), nullable=True),
+    Column("isv_customer", String(256), nullable=True),
+    Column("position", Integer, nullable=False),
+)
+
+isv_codes = Table(
+    "isv_codes",
+    metadata,
+    Column("code", String(128), primary_key=True),
+    Column("account_id", String(32), nullable=False, index=True),
+    Column("user_name", String(64), nullable=False),
+    Column("spaces", Text, nullable=False),  # JSON list of space ids
+    Column("expires_us", BigInteger, nullable=True),  # epoch microseconds, UTC
+    Column("position", Integer, nullable=False),
+)
+
+roi_enablements = Table(
+    "roi_enablements",
+    metadata,
+    Column("account_id", String(32), nullable=False),
+    Column("space_id", String(128), nullable=False),  # "" = the account's own spaces
+    Column("enabled_at_us", BigInteger, nullable=False),  # epoch microseconds, UTC
+    Column("enabled_by", String(512), nullable=False),
+    PrimaryKeyConstraint("account_id", "space_id"),
+)

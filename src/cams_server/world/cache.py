@@ -1,0 +1,58 @@
+"""The live world of one server process, kept in step with the database.
+
+The hot path reads `directory` (no I/O). `refresh()` compares the database's world
+version with the one loaded and rebuilds the directory when another process (or
+`world apply`) changed it; the server calls it on a short interval.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from cams_server.ram.credentials import DirectoryCredentials
+from cams_server.ram.directory import Directory
+from cams_server.store.database import Database
+from cams_server.store.world_repo import load_world_from
+from cams_server.world.model import World
+
+__all__ = ["EnabledSet", "WorldCache"]
+
+
+class EnabledSet:
+    """Enablements this process knows are on disk (they are never undone)."""
+
+    def __init__(self) -> None:
+        self._known: set[tuple[str, str]] = set()
+
+    def known(self, account_id: str, space_id: str | None) -> bool:
+        return (account_id, space_id or "") in self._known
+
+    def remember(self, account_id: str, space_id: str | None) -> None:
+        self._known.add((account_id, space_id or ""))
+
+    def clear(self) -> None:
+        self._known.clear()
+
+
+class WorldCache:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._lock = threading.Lock()
+        self.version = -1
+        self.directory = Directory(World())
+        self.credentials = DirectoryCredentials(self.directory)
+        self.enabled = EnabledSet()
+        self.refresh()
+
+    def refresh(self) -> bool:
+        """Reload if the stored world changed; True if it did."""
+        with self._lock:
+            version = self._database.world_version()
+            if version == self.version:
+                return False
+            directory = Directory(load_world_from(self._database))
+            self.directory, self.credentials, self.version = (
+                directory, DirectoryCredentials(directory), version,
+            )
+            self.enabled = EnabledSet()
+            return True
