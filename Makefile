@@ -1,0 +1,39 @@
+# cams-server: `make run` starts the server on the embedded default; `make test` runs everything.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit node-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/cams-server serve
+
+node-deps: tests/sdk/node/node_modules/.installed
+
+tests/sdk/node/node_modules/.installed: tests/sdk/node/package.json tests/sdk/node/package-lock.json
+	cd tests/sdk/node && npm ci --silent --no-audit --no-fund
+	touch $@
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+test: $(STAMP) node-deps lint typecheck unit
+
+clean:
+	rm -rf $(VENV) tests/sdk/node/node_modules

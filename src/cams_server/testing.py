@@ -1,0 +1,249 @@
+"""Run a real cams-server from Python tests.
+
+    from cams_server.testing import CamsServer
+
+    with CamsServer(world="world.toml") as server:
+        Config(endpoint=server.endpoint, protocol="http", ...)
+
+In the default thread mode the server runs in a background thread of this process,
+so a test can pass `clock=ManualClock()` and move time. `mode="process"` runs
+`cams-server serve` as a child process instead (what a durability test kills).
+Loaded as a pytest plugin, it also offers the `cams_server` fixture, configured by
+overriding the `cams_world` fixture.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import pytest
+
+from cams_server.clock import Clock, SystemClock
+from cams_server.server import ServerSettings, ServerState
+from cams_server.store.enablements import list_enablements
+from cams_server.store.world_repo import apply_world
+from cams_server.world.demo import demo_world
+from cams_server.world.model import World
+from cams_server.world.toml_file import load_world, parse_world
+
+__all__ = ["CamsServer", "cams_server", "cams_world"]
+
+_STARTUP_SECONDS = 30.0
+
+
+class CamsServer:
+    """A cams-server on a free port of 127.0.0.1, stopped on exit."""
+
+    def __init__(
+        self,
+        world: str | Path | World | None = None,
+        *,
+        home: str | Path | None = None,
+        database: str | None = None,
+        clock: Clock | None = None,
+        mode: Literal["thread", "process"] = "thread",
+        demo: bool = False,
+    ) -> None:
+        if mode == "process" and clock is not None:
+            raise ValueError("an injected clock needs mode='thread'")
+        self._world = world
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if home is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="cams-server-")
+            home = self._tmp.name
+        self.home = Path(home)
+        self.database_url = database
+        self.clock = clock or SystemClock()
+        self.mode = mode
+        self.demo = demo
+        self.port = 0
+        self.state: ServerState | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._thread: threading.Thread | None = None
+        self._uvicorn: Any = None
+        self._socket: Any = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def __enter__(self) -> CamsServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def endpoint(self) -> str:
+        """`127.0.0.1:PORT`, what an SDK's `endpoint` takes."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.endpoint}"
+
+    def _settings(self) -> ServerSettings:
+        return ServerSettings(database_url=self.database_url, home=self.home, clock=self.clock)
+
+    def _world_value(self) -> World | None:
+        world = self._world
+        if world is None:
+            return demo_world() if self.demo else None
+        if isinstance(world, World):
+            return world
+        if isinstance(world, str) and "\n" in world:
+            return parse_world(world, "<world text>")
+        return load_world(world)
+
+    def start(self) -> None:
+        if self.mode == "process":
+            self._start_process()
+        else:
+            self._start_thread()
+
+    def _start_thread(self) -> None:
+        import asyncio
+        import socket
+
+        import uvicorn
+
+        state = ServerState(self._settings())
+        world = self._world_value()
+        if world is not None:
+            apply_world(state.database, world, "<test world>")
+            state.world.refresh()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1024)
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(state.app(), log_config=None, access_log=False, lifespan="on",
+                                loop="asyncio", http="httptools")
+        server = uvicorn.Server(config)
+        self.state, self._uvicorn = state, server
+
+        def run() -> None:
+            asyncio.run(server.serve(sockets=[sock]))
+
+        self._thread = threading.Thread(target=run, name=f"cams-server:{self.port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + _STARTUP_SECONDS
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("cams-server did not start")
+            time.sleep(0.005)
+        self._socket = sock
+
+    def _start_process(self) -> None:
+        args = [sys.executable, "-m", "cams_server.cli", "serve", "--port", "0", "--host", "127.0.0.1"]
+        args += ["--demo"] if self.demo else ["--no-demo"]
+        if self.database_url:
+            args += ["--database", self.database_url]
+        world = self._world
+        if isinstance(world, World) or (isinstance(world, str) and "\n" in world):
+            raise ValueError("mode='process' takes a world file path")
+        if world is not None:
+            args += ["--world", str(world)]
+        env = {**os.environ, "CAMS_HOME": str(self.home)}
+        log = (self.home / "server.log").open("ab")
+        self._process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, env=env)
+        log.close()
+        assert self._process.stdout is not None
+        deadline = time.monotonic() + _STARTUP_SECONDS
+        line = b""
+        while b"listening on" not in line:
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select([self._process.stdout], [], [], max(remaining, 0))
+            if not ready or self._process.poll() is not None:
+                self.kill()
+                log_text = (self.home / "server.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"cams-server did not start:\n{log_text}")
+            line = self._process.stdout.readline()
+        self.port = int(line.decode().strip().rsplit(":", 1)[1])
+        threading.Thread(target=self._process.stdout.read, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.send_signal(signal.SIGTERM)
+                try:
+                    self._process.wait(10)
+                except subprocess.TimeoutExpired:
+                    self._process.kill()
+                    self._process.wait()
+            self._process = None
+        if self._thread is not None:
+            self._uvicorn.should_exit = True
+            self._thread.join(10)
+            self._thread = None
+            self._socket.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def kill(self) -> None:
+        """SIGKILL the server process (mode='process'): no shutdown, no flush."""
+        if self._process is None:
+            raise RuntimeError("kill() needs mode='process'")
+        self._process.kill()
+        self._process.wait()
+        self._process = None
+
+    # -- state --------------------------------------------------------------------------
+
+    def _database(self) -> Any:
+        from cams_server.store.database import Database
+
+        database = Database(self._settings().resolved_database_url)
+        database.migrate()
+        return database
+
+    def apply_world(self, world: str | Path | World) -> None:
+        """Apply a world (file path, TOML text or `World`); running servers pick it up."""
+        if isinstance(world, World):
+            value = world
+        elif isinstance(world, str) and "\n" in world:
+            value = parse_world(world, "<world text>")
+        else:
+            value = load_world(world)
+        database = self._database()
+        try:
+            apply_world(database, value, "<test world>")
+        finally:
+            database.dispose()
+        if self.state is not None:
+            self.state.world.refresh()
+
+    def enablements(self) -> list[dict[str, Any]]:
+        """What `cams-server roi list` prints, as dicts."""
+        database = self._database()
+        try:
+            return [json.loads(json.dumps(e.to_json())) for e in list_enablements(database)]
+        finally:
+            database.dispose()
+
+
+@pytest.fixture
+def cams_world() -> str | Path | World | None:
+    """Override to give `cams_server` a world (path, TOML text or `World`); None = empty."""
+    return None
+
+
+@pytest.fixture
+def cams_server(cams_world: str | Path | World | None) -> Iterator[CamsServer]:
+    """A running cams-server for one test."""
+    with CamsServer(world=cams_world) as server:
+        yield server
