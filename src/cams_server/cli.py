@@ -35,7 +35,9 @@ database_option = click.option(
 
 
 def _open_database(url: str | None) -> Database:
-    database = Database(url or ServerSettings(database_url=url, home=default_home()).resolved_database_url)
+    database = Database(
+        url or ServerSettings(database_url=url, home=default_home()).resolved_database_url
+    )
     database.migrate()
     return database
 
@@ -57,21 +59,58 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int,
-              help="Port to listen on; 0 takes a free one.")
+@click.option(
+    "--port",
+    default=DEFAULT_PORT,
+    show_default=True,
+    type=int,
+    help="Port to listen on; 0 takes a free one.",
+)
 @database_option
-@click.option("--redis", "redis_url", envvar="CAMS_REDIS_URL", default=None, metavar="URL",
-              help="Redis URL for shared nonces and flow-control windows (env CAMS_REDIS_URL).")
-@click.option("--world", "world_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Apply this world file before serving.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Number of server processes sharing the port.")
-@click.option("--demo/--no-demo", default=True, show_default=True,
-              help="Seed the demo world when the database has no accounts and no --world is given.")
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
-def serve(host: str, port: int, database: str | None, redis_url: str | None, world_file: Path | None,
-          workers: int, demo: bool, log_level: str) -> None:
+@click.option(
+    "--redis",
+    "redis_url",
+    envvar="CAMS_REDIS_URL",
+    default=None,
+    metavar="URL",
+    help="Redis URL for shared nonces and flow-control windows (env CAMS_REDIS_URL).",
+)
+@click.option(
+    "--world",
+    "world_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Apply this world file before serving.",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Number of server processes sharing the port.",
+)
+@click.option(
+    "--demo/--no-demo",
+    default=True,
+    show_default=True,
+    help="Seed the demo world when the database has no accounts and no --world is given.",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+def serve(
+    host: str,
+    port: int,
+    database: str | None,
+    redis_url: str | None,
+    world_file: Path | None,
+    workers: int,
+    demo: bool,
+    log_level: str,
+) -> None:
     """Start the API server."""
     logging.basicConfig(
         level=getattr(logging, log_level.upper()),
@@ -79,11 +118,15 @@ def serve(host: str, port: int, database: str | None, redis_url: str | None, wor
         stream=sys.stderr,
     )
     if redis_url:
-        _fail("cams-server: --redis is not supported by this build yet; run without it "
-              "(one process, in-memory flow control and nonces).")
+        _fail(
+            "cams-server: --redis is not supported by this build yet; run without it "
+            "(one process, in-memory flow control and nonces)."
+        )
     if workers > 1:
-        _fail("cams-server: --workers above 1 needs shared flow control and nonces, which this "
-              "build does not have yet; refusing to start with silently per-process limits.")
+        _fail(
+            "cams-server: --workers above 1 needs shared flow control and nonces, which this "
+            "build does not have yet; refusing to start with silently per-process limits."
+        )
     settings = ServerSettings(database_url=database, home=default_home())
     try:
         state = ServerState(settings)
@@ -122,7 +165,7 @@ def _banner(state: ServerState, url: str) -> str:
     world = state.world.directory.world
     spec = next(a for a in world.accounts if a.id == DEMO_ACCOUNT_ID)
     endpoint = url.removeprefix("http://")
-    lines = ["", "Demo world loaded (account 'demo', %s):" % DEMO_ACCOUNT_ID]
+    lines = ["", f"Demo world loaded (account 'demo', {DEMO_ACCOUNT_ID}):"]
     root = spec.access_keys[0]
     lines.append(f"  root AccessKey   {root.id} / {root.secret}")
     for user in spec.users:
@@ -150,8 +193,14 @@ async def _serve(state: ServerState, sock: socket.socket, host: str) -> None:
     import uvicorn
 
     config = uvicorn.Config(
-        state.app(), log_config=None, access_log=False, lifespan="on",
-        loop="uvloop", http="httptools", server_header=False, date_header=False,
+        state.app(),
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        loop="uvloop",
+        http="httptools",
+        server_header=False,
+        date_header=False,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -215,4 +264,3 @@ def main() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
-

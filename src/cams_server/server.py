@@ -58,7 +58,9 @@ class ServerState:
         self.flow = MemoryFlowWindow()
         self.nonces = MemoryNonceStore()
         self.diagnostics = DiagnosticCodec(self.database.diagnostic_key())
-        self.authenticator = Authenticator(lambda: self.world.credentials, self.nonces, settings.clock)
+        self.authenticator = Authenticator(
+            lambda: self.world.credentials, self.nonces, settings.clock
+        )
         self.gateway = Gateway(
             catalog=self.catalog,
             world=self.world,

@@ -82,7 +82,10 @@ class CamsServer:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 
@@ -130,8 +133,14 @@ class CamsServer:
         sock.bind(("127.0.0.1", 0))
         sock.listen(1024)
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(state.app(), log_config=None, access_log=False, lifespan="on",
-                                loop="asyncio", http="httptools")
+        config = uvicorn.Config(
+            state.app(),
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            loop="asyncio",
+            http="httptools",
+        )
         server = uvicorn.Server(config)
         self.state, self._uvicorn = state, server
 
@@ -148,7 +157,16 @@ class CamsServer:
         self._socket = sock
 
     def _start_process(self) -> None:
-        args = [sys.executable, "-m", "cams_server.cli", "serve", "--port", "0", "--host", "127.0.0.1"]
+        args = [
+            sys.executable,
+            "-m",
+            "cams_server.cli",
+            "serve",
+            "--port",
+            "0",
+            "--host",
+            "127.0.0.1",
+        ]
         args += ["--demo"] if self.demo else ["--no-demo"]
         if self.database_url:
             args += ["--database", self.database_url]
@@ -159,7 +177,7 @@ class CamsServer:
             args += ["--world", str(world)]
         env = {**os.environ, "CAMS_HOME": str(self.home)}
         log = (self.home / "server.log").open("ab")
-        self._process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, env=env)
+        self._process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, env=env)  # noqa: S603
         log.close()
         assert self._process.stdout is not None
         deadline = time.monotonic() + _STARTUP_SECONDS

@@ -28,15 +28,24 @@ def check_subscription(ctx: CallContext) -> None:
         )
 
 
-def _deny(ctx: CallContext, decision: PolicyDecision, resource: str, hint: str,
-          diagnostic: dict[str, Any], policy_type: str = "AccountLevelIdentityBasedPolicy") -> Exception:
+def _deny(
+    ctx: CallContext,
+    decision: PolicyDecision,
+    resource: str,
+    hint: str,
+    diagnostic: dict[str, Any],
+    policy_type: str = "AccountLevelIdentityBasedPolicy",
+) -> Exception:
     principal = ctx.caller.principal
     action = ctx.operation.ram_action
     encoded = ctx.diagnostics.encode(
         {
             "RequestId": ctx.request_id,
-            "Principal": {"Arn": principal.arn, "Type": str(principal.kind),
-                          "AccountId": principal.account_id},
+            "Principal": {
+                "Arn": principal.arn,
+                "Type": str(principal.kind),
+                "AccountId": principal.account_id,
+            },
             "Action": action,
             "Resource": resource,
             "Context": ctx.condition_context(),
@@ -58,21 +67,29 @@ def authorize(ctx: CallContext) -> None:
         return
     resource = ctx.directory.resource_arn(ctx.operation.product, principal.account_id)
     decision = evaluate(
-        ctx.directory.policies_of(principal), ctx.operation.ram_action, resource,
+        ctx.directory.policies_of(principal),
+        ctx.operation.ram_action,
+        resource,
         ctx.condition_context(),
     )
     if decision.allowed:
         return
     if decision.explicit_deny:
-        hint = (f"{principal.arn} is explicitly denied {ctx.operation.ram_action} by policy "
-                f"{', '.join(decision.denying)}.")
+        hint = (
+            f"{principal.arn} is explicitly denied {ctx.operation.ram_action} by policy "
+            f"{', '.join(decision.denying)}."
+        )
     else:
-        hint = (f"{principal.arn} has no policy allowing {ctx.operation.ram_action} on {resource}: "
-                "attach one (for example AliyunCAMSFullAccess) to the user, its group or role.")
+        hint = (
+            f"{principal.arn} has no policy allowing {ctx.operation.ram_action} on {resource}: "
+            "attach one (for example AliyunCAMSFullAccess) to the user, its group or role."
+        )
     raise _deny(ctx, decision, resource, hint, {})
 
 
-def authorize_space(ctx: CallContext, space_id: str | None, isv_code: str | None) -> SpaceRecord | None:
+def authorize_space(
+    ctx: CallContext, space_id: str | None, isv_code: str | None
+) -> SpaceRecord | None:
     """Ownership of `CustSpaceId` and the `IsvCode` rules; returns the space, if any."""
     principal = ctx.caller.principal
     space: SpaceRecord | None = None
@@ -93,8 +110,9 @@ def authorize_space(ctx: CallContext, space_id: str | None, isv_code: str | None
     needs_code = space is not None and space.is_isv_customer and not principal.is_root
     if isv_code is None and not needs_code:
         return space
-    resource = ctx.directory.resource_arn(ctx.operation.product, principal.account_id,
-                                          f"space/{space_id}" if space_id else "*")
+    resource = ctx.directory.resource_arn(
+        ctx.operation.product, principal.account_id, f"space/{space_id}" if space_id else "*"
+    )
     denied = PolicyDecision(False, False, (), (), ())
 
     def refuse(hint: str, reason: str) -> Exception:
@@ -108,15 +126,22 @@ def authorize_space(ctx: CallContext, space_id: str | None, isv_code: str | None
         )
     record = ctx.directory.isv_code(isv_code)
     if record is None or record.account_id != principal.account_id:
-        raise refuse(f"IsvCode {isv_code!r} was not issued by account {principal.account_id}.",
-                     "unknown")
+        raise refuse(
+            f"IsvCode {isv_code!r} was not issued by account {principal.account_id}.", "unknown"
+        )
     if not record.live_at(ctx.now()):
-        raise refuse(f"IsvCode {isv_code!r} expired at {record.expires:%Y-%m-%dT%H:%M:%SZ}.", "expired")
+        raise refuse(
+            f"IsvCode {isv_code!r} expired at {record.expires:%Y-%m-%dT%H:%M:%SZ}.", "expired"
+        )
     if principal.kind is not PrincipalKind.ACCOUNT and (
         principal.kind is not PrincipalKind.USER or record.user != principal.name
     ):
-        raise refuse(f"IsvCode {isv_code!r} was issued to RAM user {record.user!r}, "
-                     f"not to {principal.arn}.", "other-principal")
+        raise refuse(
+            f"IsvCode {isv_code!r} was issued to RAM user {record.user!r}, not to {principal.arn}.",
+            "other-principal",
+        )
     if space is not None and space.is_isv_customer and space.id not in record.spaces:
-        raise refuse(f"IsvCode {isv_code!r} does not cover space {space.id!r}.", "space-not-covered")
+        raise refuse(
+            f"IsvCode {isv_code!r} does not cover space {space.id!r}.", "space-not-covered"
+        )
     return space

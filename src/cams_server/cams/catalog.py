@@ -66,18 +66,23 @@ class ParameterSpec:
         if self.type == "boolean":
             lowered = raw.lower()
             if lowered not in ("true", "false"):
-                raise invalid_parameter(self.name, f"{self.name} must be true or false, got {raw!r}.")
+                raise invalid_parameter(
+                    self.name, f"{self.name} must be true or false, got {raw!r}."
+                )
             return lowered == "true"
         limit = self.max_length or _MAX_STRING
         if len(raw) > limit:
             raise invalid_parameter(
-                self.name, f"{self.name} is {len(raw)} characters long; at most {limit} are allowed."
+                self.name,
+                f"{self.name} is {len(raw)} characters long; at most {limit} are allowed.",
             )
         if any(ord(ch) < 0x20 for ch in raw):
             raise invalid_parameter(self.name, f"{self.name} contains control characters.")
         if self.enum is not None and raw not in self.enum:
             allowed = ", ".join(self.enum)
-            raise invalid_parameter(self.name, f"{self.name} must be one of {allowed}; got {raw!r}.")
+            raise invalid_parameter(
+                self.name, f"{self.name} must be one of {allowed}; got {raw!r}."
+            )
         if self.pattern is not None and not re.fullmatch(self.pattern, raw):
             raise invalid_parameter(self.name, f"{self.name} must match {self.pattern}.")
         return raw
@@ -160,7 +165,9 @@ class Catalog:
         op = self._by_name.get(action)
         if op is None:
             known = ", ".join(sorted(self._by_name))
-            raise invalid_action(action, f"Action {action!r} does not exist; this server answers {known}.")
+            raise invalid_action(
+                action, f"Action {action!r} does not exist; this server answers {known}."
+            )
         if version != op.version:
             raise invalid_version(version, action, op.version)
         return op

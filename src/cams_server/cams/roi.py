@@ -24,7 +24,10 @@ def enable_whatsapp_roi_metric(ctx: CallContext) -> dict[str, Any]:
     account_id = ctx.caller.principal.account_id
     if not ctx.enablements.known(account_id, space_id):
         enable_roi_metric(
-            ctx.database, account_id, space_id, int(ctx.clock.now() * 1_000_000),
+            ctx.database,
+            account_id,
+            space_id,
+            int(ctx.clock.now() * 1_000_000),
             ctx.caller.principal.arn,
         )
         ctx.enablements.remember(account_id, space_id)

@@ -103,8 +103,10 @@ class GatewayApp:
             if path == "/_cams/health":
                 response: EncodedResponse = (
                     200,
-                    [(b"content-type", b"application/json"),
-                     (b"x-acs-request-id", record.request_id.encode())],
+                    [
+                        (b"content-type", b"application/json"),
+                        (b"x-acs-request-id", record.request_id.encode()),
+                    ],
                     json.dumps({"RequestId": record.request_id, "Status": "ok"}).encode(),
                 )
             elif path != "/":
@@ -132,9 +134,9 @@ class GatewayApp:
             response = encode_error(error, record.request_id, host)
         except Exception:
             log.exception("%s: unexpected failure", record.request_id)
-            error = errors.internal_error()
-            record.code, record.status = error.code, error.status
-            response = encode_error(error, record.request_id, host)
+            internal = errors.internal_error()
+            record.code, record.status = internal.code, internal.status
+            response = encode_error(internal, record.request_id, host)
         status, headers, payload = response
         headers.append((b"content-length", str(len(payload)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})

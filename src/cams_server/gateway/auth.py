@@ -17,7 +17,6 @@ from typing import Protocol
 
 from cams_server.clock import Clock
 from cams_server.gateway import errors
-from cams_server.gateway.errors import ServiceError
 from cams_server.gateway.nonces import NonceStore, NonceStoreFull
 from cams_server.gateway.request import WireRequest
 from cams_server.gateway.signing import (
@@ -32,15 +31,22 @@ from cams_server.gateway.signing import (
 from cams_server.ram.directory import KeyRecord
 from cams_server.ram.principals import Principal
 
-__all__ = ["Authenticator", "Caller", "CredentialResolver", "MAX_SKEW_SECONDS"]
+__all__ = ["MAX_SKEW_SECONDS", "Authenticator", "Caller", "CredentialResolver"]
 
 MAX_SKEW_SECONDS = 15 * 60
 _TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?Z$")
 _AUTH_PART = re.compile(r"^\s*(Credential|SignedHeaders|Signature)=([^,\s]*)\s*$")
 _KNOWN_V3 = ("ACS3-HMAC-SM3", "ACS3-RSA-SHA256")
 # Headers that, when sent, must be covered by a V3 signature.
-_MUST_SIGN = ("x-acs-date", "x-acs-signature-nonce", "x-acs-action", "x-acs-version",
-              "x-acs-content-sha256", "x-acs-security-token", "x-acs-accesskey-id")
+_MUST_SIGN = (
+    "x-acs-date",
+    "x-acs-signature-nonce",
+    "x-acs-action",
+    "x-acs-version",
+    "x-acs-content-sha256",
+    "x-acs-security-token",
+    "x-acs-accesskey-id",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +169,8 @@ class Authenticator:
         version = params.get("SignatureVersion", "")
         if version != "1.0":
             raise errors.invalid_parameter(
-                "SignatureVersion", f"Signature V1 uses SignatureVersion=1.0, got {version!r}.",
+                "SignatureVersion",
+                f"Signature V1 uses SignatureVersion=1.0, got {version!r}.",
                 code="InvalidSignatureVersion",
             )
         timestamp = _parse_timestamp("Timestamp", params["Timestamp"])
@@ -191,12 +198,10 @@ class Authenticator:
             raise errors.invalid_parameter("SignatureNonce", "A nonce is at most 256 characters.")
         now = self._clock.now()
         try:
-            fresh = self._nonces.remember(key_id, nonce, max(timestamp, now) + MAX_SKEW_SECONDS, now)
+            fresh = self._nonces.remember(
+                key_id, nonce, max(timestamp, now) + MAX_SKEW_SECONDS, now
+            )
         except NonceStoreFull:
-            raise errors.service_unavailable(
-                "The nonce store is full; retry shortly."
-            ) from None
+            raise errors.service_unavailable("The nonce store is full; retry shortly.") from None
         if not fresh:
             raise errors.signature_nonce_used(nonce)
-
-

@@ -37,7 +37,9 @@ def _xml(root: str, body: Mapping[str, Any]) -> bytes:
     return f'<?xml version="1.0" encoding="UTF-8"?><{root}>{_xml_value(body)}</{root}>'.encode()
 
 
-def _headers(request_id: str, content_type: bytes, extra: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+def _headers(
+    request_id: str, content_type: bytes, extra: Mapping[str, str]
+) -> list[tuple[bytes, bytes]]:
     headers = [(b"content-type", content_type), (b"x-acs-request-id", request_id.encode())]
     headers += [(k.encode(), v.encode()) for k, v in extra.items()]
     return headers

@@ -93,7 +93,9 @@ class Gateway:
                 fields = self._run(ctx)
             except SQLAlchemyError:
                 log.exception("%s: database failure", record.request_id)
-                raise errors.service_unavailable("The database could not be reached; retry.") from None
+                raise errors.service_unavailable(
+                    "The database could not be reached; retry."
+                ) from None
             return encode_success(record.request_id, op.name, fields, xml)
         except ServiceError as error:
             record.code, record.status = error.code, error.status
@@ -104,7 +106,8 @@ class Gateway:
         version = request.header("x-acs-version") or params.get("Version")
         if not action:
             raise errors.invalid_action(
-                "", "No action was given: send it as the x-acs-action header or the Action parameter."
+                "",
+                "No action was given: send it as the x-acs-action header or the Action parameter.",
             )
         if action in self._catalog and not version:
             raise errors.missing_parameter("Version")
@@ -126,13 +129,17 @@ class Gateway:
             "x-acs-retry-after": str(ms),
             "x-ratelimit-user-api": f"Limit:{op.flow_limit},Remain:0,TimeLeft:{ms},Reset:{reset}",
         }
-        hint = (f"{op.name} admits {op.flow_limit} calls per second per account; "
-                f"account {account} may call again in {ms} ms.")
+        hint = (
+            f"{op.name} admits {op.flow_limit} calls per second per account; "
+            f"account {account} may call again in {ms} ms."
+        )
         try:
             error = op.error("System.LimitControl", hint, headers=headers)
         except KeyError:  # an operation that does not document its own code
             error = ServiceError(
-                "Throttling.User", 400, f"Request was denied due to user flow control. {hint}",
+                "Throttling.User",
+                400,
+                f"Request was denied due to user flow control. {hint}",
                 headers=headers,
             )
         raise error

@@ -76,7 +76,8 @@ class WireRequest:
                 text = value.decode("utf-8")
             except UnicodeDecodeError:
                 raise invalid_parameter(
-                    "Header", "A request header is not valid text; send ASCII or UTF-8 header values."
+                    "Header",
+                    "A request header is not valid text; send ASCII or UTF-8 header values.",
                 ) from None
             headers.setdefault(key, []).append(text)
         try:
@@ -89,4 +90,3 @@ class WireRequest:
         if body and content_type == _FORM:
             form = parse_pairs(body, "form body")
         return cls(method, path, query, form, headers, body, client_ip, secure)
-

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import quote
 
 __all__ = [
-    "V3_ALGORITHM",
     "EMPTY_SHA256",
+    "V3_ALGORITHM",
     "percent_encode",
     "sha256_hex",
     "v1_signature",
@@ -85,7 +85,5 @@ def v1_string_to_sign(method: str, params: Iterable[tuple[str, str]]) -> str:
 
 
 def v1_signature(secret: str, string_to_sign: str) -> str:
-    digest = hmac.new(
-        f"{secret}&".encode(), string_to_sign.encode("utf-8"), hashlib.sha1
-    ).digest()
+    digest = hmac.new(f"{secret}&".encode(), string_to_sign.encode("utf-8"), hashlib.sha1).digest()
     return base64.b64encode(digest).decode("ascii")

@@ -80,9 +80,9 @@ def _like(pattern: str, value: str) -> bool:
     return fnmatch.fnmatchcase(value, pattern.replace("[", "[[]"))
 
 
-def _compare(parse: Callable[[str], object], test: Callable[[object, object], bool]) -> Callable[
-    [str, str], bool
-]:
+def _compare(
+    parse: Callable[[str], object], test: Callable[[object, object], bool]
+) -> Callable[[str, str], bool]:
     def check(expected: str, actual: str) -> bool:
         try:
             return test(parse(actual), parse(expected))
@@ -185,7 +185,9 @@ def _scalar(value: object, path: str) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float | str):
         return str(value)
-    raise ConditionError(path, f"condition values must be strings, numbers or booleans, got {value!r}")
+    raise ConditionError(
+        path, f"condition values must be strings, numbers or booleans, got {value!r}"
+    )
 
 
 def parse_conditions(raw: object, path: str) -> tuple[Condition, ...]:
@@ -198,7 +200,9 @@ def parse_conditions(raw: object, path: str) -> tuple[Condition, ...]:
         op = OPERATORS.get(operator)
         if op is None:
             known = ", ".join(OPERATORS)
-            raise ConditionError(op_path, f"unknown condition operator {operator!r}; use one of {known}")
+            raise ConditionError(
+                op_path, f"unknown condition operator {operator!r}; use one of {known}"
+            )
         if not isinstance(block, Mapping) or not block:
             raise ConditionError(op_path, "an operator takes a non-empty object of key: values")
         for key, values in block.items():

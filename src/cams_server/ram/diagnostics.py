@@ -42,7 +42,7 @@ class DiagnosticCodec:
         text = message.strip()
         if not text.startswith(_PREFIX):
             raise ValueError("not an EncodedDiagnosticMessage issued by this deployment")
-        body = text[len(_PREFIX):]
+        body = text[len(_PREFIX) :]
         try:
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
             plain = self._aead.decrypt(raw[:12], raw[12:], None)

@@ -42,9 +42,7 @@ class PolicyError(ValueError):
 
 @lru_cache(maxsize=4096)
 def _wildcard(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    body = "".join(
-        ".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern
-    )
+    body = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
     return re.compile(f"^{body}$", re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
 
 
@@ -102,8 +100,10 @@ def _strings(raw: object, path: str) -> tuple[str, ...]:
     out: list[str] = []
     for i, item in enumerate(items):
         if not isinstance(item, str) or not item:
-            raise PolicyError(f"{path}[{i}]" if isinstance(raw, list) else path,
-                              f"must be a non-empty string, got {item!r}")
+            raise PolicyError(
+                f"{path}[{i}]" if isinstance(raw, list) else path,
+                f"must be a non-empty string, got {item!r}",
+            )
         out.append(item)
     return tuple(out)
 
@@ -112,7 +112,10 @@ def _parse_actions(raw: object, path: str) -> tuple[str, ...]:
     actions = _strings(raw, path)
     for action in actions:
         if not _ACTION.match(action):
-            raise PolicyError(path, f"{action!r} is not an action: use service:Name, e.g. cams:EnableWhatsappROIMetric")
+            raise PolicyError(
+                path,
+                f"{action!r} is not an action: use service:Name, e.g. cams:EnableWhatsappROIMetric",
+            )
     return actions
 
 
@@ -120,7 +123,10 @@ def _parse_resources(raw: object, path: str) -> tuple[str, ...]:
     resources = _strings(raw, path)
     for resource in resources:
         if resource != "*" and not resource.startswith("acs:"):
-            raise PolicyError(path, f"{resource!r} is not a resource: use * or an ARN acs:service:region:account:id")
+            raise PolicyError(
+                path,
+                f"{resource!r} is not a resource: use * or an ARN acs:service:region:account:id",
+            )
         if resource != "*" and resource.count(":") < 4 and not resource.endswith("*"):
             raise PolicyError(path, f"{resource!r} is not a full ARN acs:service:region:account:id")
     return resources
@@ -128,7 +134,9 @@ def _parse_resources(raw: object, path: str) -> tuple[str, ...]:
 
 def _parse_principals(raw: object, path: str) -> Mapping[str, tuple[str, ...]]:
     if not isinstance(raw, Mapping) or not raw:
-        raise PolicyError(path, 'Principal must be an object such as {"RAM": ["acs:ram::<account>:root"]}')
+        raise PolicyError(
+            path, 'Principal must be an object such as {"RAM": ["acs:ram::<account>:root"]}'
+        )
     principals: dict[str, tuple[str, ...]] = {}
     for kind, values in raw.items():
         if kind not in ("RAM", "Service", "Federated"):
@@ -149,7 +157,9 @@ def _parse_statement(raw: object, path: str, trust: bool) -> Statement:
     if ("Action" in raw) == ("NotAction" in raw):
         raise PolicyError(path, "exactly one of Action or NotAction is required")
     actions = _parse_actions(raw["Action"], f"{path}.Action") if "Action" in raw else ()
-    not_actions = _parse_actions(raw["NotAction"], f"{path}.NotAction") if "NotAction" in raw else ()
+    not_actions = (
+        _parse_actions(raw["NotAction"], f"{path}.NotAction") if "NotAction" in raw else ()
+    )
     if "Resource" in raw and "NotResource" in raw:
         raise PolicyError(path, "use Resource or NotResource, not both")
     resources = _parse_resources(raw["Resource"], f"{path}.Resource") if "Resource" in raw else ()
@@ -163,7 +173,9 @@ def _parse_statement(raw: object, path: str, trust: bool) -> Statement:
         principals = _parse_principals(raw["Principal"], f"{path}.Principal")
     else:
         if "Principal" in raw:
-            raise PolicyError(f"{path}.Principal", "only trust policies (on roles) name a Principal")
+            raise PolicyError(
+                f"{path}.Principal", "only trust policies (on roles) name a Principal"
+            )
         if not resources and not not_resources:
             raise PolicyError(path, "exactly one of Resource or NotResource is required")
     conditions: tuple[Condition, ...] = ()
@@ -172,11 +184,17 @@ def _parse_statement(raw: object, path: str, trust: bool) -> Statement:
             conditions = parse_conditions(raw["Condition"], f"{path}.Condition")
         except ConditionError as exc:
             raise PolicyError(exc.path, exc.detail) from None
-    return Statement(str(effect), actions, not_actions, resources, not_resources, conditions, principals)
+    return Statement(
+        str(effect), actions, not_actions, resources, not_resources, conditions, principals
+    )
 
 
 def parse_policy(
-    document: str | Mapping[str, Any], name: str = "", policy_type: str = "Custom", *, trust: bool = False
+    document: str | Mapping[str, Any],
+    name: str = "",
+    policy_type: str = "Custom",
+    *,
+    trust: bool = False,
 ) -> Policy:
     """Parse and check a policy document; raise `PolicyError` naming the offending path."""
     text = document if isinstance(document, str) else json.dumps(document)

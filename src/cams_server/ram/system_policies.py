@@ -8,15 +8,17 @@ from cams_server.ram.policy import Policy, parse_policy
 
 __all__ = ["SYSTEM_POLICY_DOCUMENTS", "system_policies"]
 
+
+def _allow(actions: str) -> str:
+    return f'{{"Version":"1","Statement":[{{"Effect":"Allow","Action":{actions},"Resource":"*"}}]}}'
+
+
 SYSTEM_POLICY_DOCUMENTS: Mapping[str, str] = {
-    "AdministratorAccess": '{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}',
-    "AliyunCAMSFullAccess": '{"Version":"1","Statement":[{"Effect":"Allow","Action":"cams:*","Resource":"*"}]}',
+    "AdministratorAccess": _allow('"*"'),
+    "AliyunCAMSFullAccess": _allow('"cams:*"'),
     # Read-only means the read verbs; it does not turn statistics on.
-    "AliyunCAMSReadOnlyAccess": (
-        '{"Version":"1","Statement":[{"Effect":"Allow","Action":'
-        '["cams:Get*","cams:List*","cams:Query*","cams:Describe*"],"Resource":"*"}]}'
-    ),
-    "AliyunSTSAssumeRoleAccess": '{"Version":"1","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}',
+    "AliyunCAMSReadOnlyAccess": _allow('["cams:Get*","cams:List*","cams:Query*","cams:Describe*"]'),
+    "AliyunSTSAssumeRoleAccess": _allow('"sts:AssumeRole"'),
 }
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Row, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -35,9 +36,10 @@ class Enablement:
         }
 
 
-def _from_row(row: object) -> Enablement:
-    account_id, space_id, enabled_at_us, enabled_by = row  # type: ignore[misc]
-    return Enablement(str(account_id), str(space_id) or None, int(enabled_at_us), str(enabled_by))
+def _from_row(row: Row[Any, Any, Any, Any]) -> Enablement:
+    return Enablement(
+        str(row.account_id), str(row.space_id) or None, int(row.enabled_at_us), str(row.enabled_by)
+    )
 
 
 def enable_roi_metric(
@@ -49,7 +51,9 @@ def enable_roi_metric(
     with db.transaction() as conn:
         conn.execute(
             insert(roi_enablements)
-            .values(account_id=account_id, space_id=key, enabled_at_us=now_us, enabled_by=enabled_by)
+            .values(
+                account_id=account_id, space_id=key, enabled_at_us=now_us, enabled_by=enabled_by
+            )
             .on_conflict_do_nothing(index_elements=["account_id", "space_id"])
         )
         return _fetch(conn, account_id, key)

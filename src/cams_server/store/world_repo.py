@@ -82,14 +82,18 @@ def _conflicts(conn: Connection, world: World, source: str) -> None:
     space_ids: list[tuple[str, str]] = []
     codes: list[tuple[str, str]] = []
     for a_i, a in enumerate(world.accounts):
-        keys += [(k.id, f"accounts[{a_i}].access_keys[{i}].id") for i, k in enumerate(a.access_keys)]
+        keys += [
+            (k.id, f"accounts[{a_i}].access_keys[{i}].id") for i, k in enumerate(a.access_keys)
+        ]
         for u_i, u in enumerate(a.users):
             keys += [
                 (k.id, f"accounts[{a_i}].users[{u_i}].access_keys[{i}].id")
                 for i, k in enumerate(u.access_keys)
             ]
         space_ids += [(s.id, f"accounts[{a_i}].spaces[{i}].id") for i, s in enumerate(a.spaces)]
-        codes += [(c.code, f"accounts[{a_i}].isv_codes[{i}].code") for i, c in enumerate(a.isv_codes)]
+        codes += [
+            (c.code, f"accounts[{a_i}].isv_codes[{i}].code") for i, c in enumerate(a.isv_codes)
+        ]
     check(access_keys, "id", keys, "AccessKey")
     check(spaces, "id", space_ids, "space")
     check(isv_codes, "code", codes, "ISV code")
@@ -114,11 +118,19 @@ def apply_world(db: Database, world: World, source: str) -> None:
         base = max(existing, default=-1) + 1
         rows: dict[str, list[dict[str, object]]] = defaultdict(list)
         for a_i, a in enumerate(world.accounts):
-            rows["accounts"].append({"id": a.id, "name": a.name, "cams": a.cams, "position": base + a_i})
+            rows["accounts"].append(
+                {"id": a.id, "name": a.name, "cams": a.cams, "position": base + a_i}
+            )
             for i, k in enumerate(a.access_keys):
                 rows["access_keys"].append(
-                    {"id": k.id, "account_id": a.id, "user_name": None, "secret": k.secret,
-                     "status": k.status, "position": i}
+                    {
+                        "id": k.id,
+                        "account_id": a.id,
+                        "user_name": None,
+                        "secret": k.secret,
+                        "status": k.status,
+                        "position": i,
+                    }
                 )
             for i, p in enumerate(a.policies):
                 rows["policies"].append(
@@ -128,8 +140,14 @@ def apply_world(db: Database, world: World, source: str) -> None:
                 rows["ram_groups"].append({"account_id": a.id, "name": g.name, "position": i})
                 for j, p_name in enumerate(dict.fromkeys(g.policies)):
                     rows["attachments"].append(
-                        {"account_id": a.id, "holder_kind": "group", "holder_name": g.name,
-                         "target_kind": "policy", "target_name": p_name, "position": j}
+                        {
+                            "account_id": a.id,
+                            "holder_kind": "group",
+                            "holder_name": g.name,
+                            "target_kind": "policy",
+                            "target_name": p_name,
+                            "position": j,
+                        }
                     )
             for i, u in enumerate(a.users):
                 rows["ram_users"].append({"account_id": a.id, "name": u.name, "position": i})
@@ -137,33 +155,67 @@ def apply_world(db: Database, world: World, source: str) -> None:
                 targets += [("policy", n) for n in dict.fromkeys(u.policies)]
                 for j, (kind, name) in enumerate(targets):
                     rows["attachments"].append(
-                        {"account_id": a.id, "holder_kind": "user", "holder_name": u.name,
-                         "target_kind": kind, "target_name": name, "position": j}
+                        {
+                            "account_id": a.id,
+                            "holder_kind": "user",
+                            "holder_name": u.name,
+                            "target_kind": kind,
+                            "target_name": name,
+                            "position": j,
+                        }
                     )
                 for j, k in enumerate(u.access_keys):
                     rows["access_keys"].append(
-                        {"id": k.id, "account_id": a.id, "user_name": u.name, "secret": k.secret,
-                         "status": k.status, "position": j}
+                        {
+                            "id": k.id,
+                            "account_id": a.id,
+                            "user_name": u.name,
+                            "secret": k.secret,
+                            "status": k.status,
+                            "position": j,
+                        }
                     )
             for i, r in enumerate(a.roles):
                 rows["ram_roles"].append(
-                    {"account_id": a.id, "name": r.name, "trust": r.trust,
-                     "max_session_duration": r.max_session_duration, "position": i}
+                    {
+                        "account_id": a.id,
+                        "name": r.name,
+                        "trust": r.trust,
+                        "max_session_duration": r.max_session_duration,
+                        "position": i,
+                    }
                 )
                 for j, p_name in enumerate(dict.fromkeys(r.policies)):
                     rows["attachments"].append(
-                        {"account_id": a.id, "holder_kind": "role", "holder_name": r.name,
-                         "target_kind": "policy", "target_name": p_name, "position": j}
+                        {
+                            "account_id": a.id,
+                            "holder_kind": "role",
+                            "holder_name": r.name,
+                            "target_kind": "policy",
+                            "target_name": p_name,
+                            "position": j,
+                        }
                     )
             for i, s in enumerate(a.spaces):
                 rows["spaces"].append(
-                    {"id": s.id, "account_id": a.id, "waba_id": s.waba_id,
-                     "isv_customer": s.isv_customer, "position": i}
+                    {
+                        "id": s.id,
+                        "account_id": a.id,
+                        "waba_id": s.waba_id,
+                        "isv_customer": s.isv_customer,
+                        "position": i,
+                    }
                 )
             for i, c in enumerate(a.isv_codes):
                 rows["isv_codes"].append(
-                    {"code": c.code, "account_id": a.id, "user_name": c.user,
-                     "spaces": json.dumps(list(c.spaces)), "expires_us": _us(c.expires), "position": i}
+                    {
+                        "code": c.code,
+                        "account_id": a.id,
+                        "user_name": c.user,
+                        "spaces": json.dumps(list(c.spaces)),
+                        "expires_us": _us(c.expires),
+                        "position": i,
+                    }
                 )
         for table in _WORLD_TABLES:
             _insert(conn, table, rows[table.name])
@@ -203,7 +255,9 @@ def _load(conn: Connection) -> World:
         return tuple(
             str(r["target_name"])
             for r in attached[account_id]
-            if r["holder_kind"] == holder_kind and r["holder_name"] == holder and r["target_kind"] == kind
+            if r["holder_kind"] == holder_kind
+            and r["holder_name"] == holder
+            and r["target_kind"] == kind
         )
 
     def key_specs(rows: Iterable[dict[str, object]]) -> tuple[AccessKeySpec, ...]:

@@ -52,7 +52,9 @@ class WorldCache:
                 return False
             directory = Directory(load_world_from(self._database))
             self.directory, self.credentials, self.version = (
-                directory, DirectoryCredentials(directory), version,
+                directory,
+                DirectoryCredentials(directory),
+                version,
             )
             self.enabled = EnabledSet()
             return True

@@ -65,7 +65,8 @@ class _Reader:
             return default
         if kind is str and not value:
             self.problems.append(f"{path}.{key}: must not be empty")
-        return value
+        typed: T = value
+        return typed
 
     def strings(self, raw: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
         value = raw.get(key, [])
@@ -95,13 +96,17 @@ class _Reader:
         status = self.get(t, "status", path, str, "Active")
         if status not in ("Active", "Inactive"):
             self.problems.append(f"{path}.status: must be Active or Inactive, got {status!r}")
-        return AccessKeySpec(self.get(t, "id", path, str, ""), self.get(t, "secret", path, str, ""), status)
+        return AccessKeySpec(
+            self.get(t, "id", path, str, ""), self.get(t, "secret", path, str, ""), status
+        )
 
     def policy(self, raw: object, path: str) -> PolicySpec | None:
         t = self.table(raw, path, {"name": True, "document": True})
         if t is None:
             return None
-        return PolicySpec(self.get(t, "name", path, str, ""), self.get(t, "document", path, str, ""))
+        return PolicySpec(
+            self.get(t, "name", path, str, ""), self.get(t, "document", path, str, "")
+        )
 
     def group(self, raw: object, path: str) -> GroupSpec | None:
         t = self.table(raw, path, {"name": True, "policies": False})
@@ -110,7 +115,9 @@ class _Reader:
         return GroupSpec(self.get(t, "name", path, str, ""), self.strings(t, "policies", path))
 
     def user(self, raw: object, path: str) -> UserSpec | None:
-        t = self.table(raw, path, {"name": True, "groups": False, "policies": False, "access_keys": False})
+        t = self.table(
+            raw, path, {"name": True, "groups": False, "policies": False, "access_keys": False}
+        )
         if t is None:
             return None
         return UserSpec(
@@ -121,7 +128,11 @@ class _Reader:
         )
 
     def role(self, raw: object, path: str) -> RoleSpec | None:
-        t = self.table(raw, path, {"name": True, "trust": True, "policies": False, "max_session_duration": False})
+        t = self.table(
+            raw,
+            path,
+            {"name": True, "trust": True, "policies": False, "max_session_duration": False},
+        )
         if t is None:
             return None
         return RoleSpec(
@@ -150,7 +161,9 @@ class _Reader:
             elif isinstance(expires, date):
                 expires = datetime(expires.year, expires.month, expires.day, tzinfo=UTC)
             else:
-                self.problems.append(f"{path}.expires: expected a TOML date-time such as 2027-01-01T00:00:00Z")
+                self.problems.append(
+                    f"{path}.expires: expected a TOML date-time such as 2027-01-01T00:00:00Z"
+                )
                 expires = None
         return IsvCodeSpec(
             self.get(t, "code", path, str, ""),
@@ -161,8 +174,16 @@ class _Reader:
 
     def account(self, raw: object, path: str) -> AccountSpec | None:
         allowed = {
-            "id": True, "name": True, "cams": False, "access_keys": False, "policies": False,
-            "groups": False, "users": False, "roles": False, "spaces": False, "isv_codes": False,
+            "id": True,
+            "name": True,
+            "cams": False,
+            "access_keys": False,
+            "policies": False,
+            "groups": False,
+            "users": False,
+            "roles": False,
+            "spaces": False,
+            "isv_codes": False,
         }
         t = self.table(raw, path, allowed)
         if t is None:
@@ -234,7 +255,10 @@ def dump_world(world: World) -> str:
                         {"id": k.id, "secret": k.secret, "status": k.status} for k in a.access_keys
                     ],
                     "policies": [{"name": p.name, "document": p.document} for p in a.policies],
-                    "groups": [_drop_empty({"name": g.name, "policies": list(g.policies)}) for g in a.groups],
+                    "groups": [
+                        _drop_empty({"name": g.name, "policies": list(g.policies)})
+                        for g in a.groups
+                    ],
                     "users": [
                         _drop_empty(
                             {
@@ -261,12 +285,19 @@ def dump_world(world: World) -> str:
                         for r in a.roles
                     ],
                     "spaces": [
-                        _drop_empty({"id": s.id, "waba_id": s.waba_id, "isv_customer": s.isv_customer})
+                        _drop_empty(
+                            {"id": s.id, "waba_id": s.waba_id, "isv_customer": s.isv_customer}
+                        )
                         for s in a.spaces
                     ],
                     "isv_codes": [
                         _drop_empty(
-                            {"code": c.code, "user": c.user, "spaces": list(c.spaces), "expires": c.expires}
+                            {
+                                "code": c.code,
+                                "user": c.user,
+                                "spaces": list(c.spaces),
+                                "expires": c.expires,
+                            }
                         )
                         for c in a.isv_codes
                     ],

@@ -55,20 +55,34 @@ def validate_world(world: World, source: str) -> None:
             problems.append(f"{ap}.id: {account.id!r} is not an account UID (digits only)")
         for k_i, key in enumerate(account.access_keys):
             key_ids.append((f"{ap}.access_keys[{k_i}].id", key.id))
-        _dupes(((f"{ap}.policies[{i}].name", p.name) for i, p in enumerate(account.policies)),
-               "policy name", problems)
-        _dupes(((f"{ap}.groups[{i}].name", g.name) for i, g in enumerate(account.groups)),
-               "group name", problems)
-        _dupes(((f"{ap}.users[{i}].name", u.name) for i, u in enumerate(account.users)),
-               "user name", problems)
-        _dupes(((f"{ap}.roles[{i}].name", r.name) for i, r in enumerate(account.roles)),
-               "role name", problems)
+        _dupes(
+            ((f"{ap}.policies[{i}].name", p.name) for i, p in enumerate(account.policies)),
+            "policy name",
+            problems,
+        )
+        _dupes(
+            ((f"{ap}.groups[{i}].name", g.name) for i, g in enumerate(account.groups)),
+            "group name",
+            problems,
+        )
+        _dupes(
+            ((f"{ap}.users[{i}].name", u.name) for i, u in enumerate(account.users)),
+            "user name",
+            problems,
+        )
+        _dupes(
+            ((f"{ap}.roles[{i}].name", r.name) for i, r in enumerate(account.roles)),
+            "role name",
+            problems,
+        )
         policy_names = {p.name for p in account.policies} | set(SYSTEM_POLICY_DOCUMENTS)
         group_names = {g.name for g in account.groups}
         user_names = {u.name for u in account.users}
         account_spaces = {s.id for s in account.spaces}
 
-        def check_policies(path: str, names: Iterable[str], _known: set[str] = policy_names) -> None:
+        def check_policies(
+            path: str, names: Iterable[str], _known: set[str] = policy_names
+        ) -> None:
             for i, name in enumerate(names):
                 if name not in _known:
                     problems.append(
@@ -98,7 +112,9 @@ def validate_world(world: World, source: str) -> None:
             check_policies(f"{up}.policies", user.policies)
             for i, group_name in enumerate(user.groups):
                 if group_name not in group_names:
-                    problems.append(f"{up}.groups[{i}]: group {group_name!r} is not declared in this account")
+                    problems.append(
+                        f"{up}.groups[{i}]: group {group_name!r} is not declared in this account"
+                    )
             for k_i, key in enumerate(user.access_keys):
                 key_ids.append((f"{up}.access_keys[{k_i}].id", key.id))
         for r_i, role in enumerate(account.roles):
@@ -107,7 +123,10 @@ def validate_world(world: World, source: str) -> None:
                 problems.append(f"{rp}.name: {role.name!r} is not a valid role name")
             check_policies(f"{rp}.policies", role.policies)
             if not 3600 <= role.max_session_duration <= 43200:
-                problems.append(f"{rp}.max_session_duration: {role.max_session_duration} is outside 3600..43200 seconds")
+                problems.append(
+                    f"{rp}.max_session_duration: {role.max_session_duration} "
+                    "is outside 3600..43200 seconds"
+                )
             try:
                 parse_policy(role.trust, name=f"{role.name}-trust", policy_type="Trust", trust=True)
             except PolicyError as exc:
@@ -126,12 +145,18 @@ def validate_world(world: World, source: str) -> None:
                 problems.append(f"{cp}.user: user {code.user!r} is not declared in this account")
             for i, space_id in enumerate(code.spaces):
                 if space_id not in account_spaces:
-                    problems.append(f"{cp}.spaces[{i}]: space {space_id!r} is not declared in this account")
-    _dupes(((f"accounts[{i}].id", a.id) for i, a in enumerate(world.accounts)), "account id", problems)
+                    problems.append(
+                        f"{cp}.spaces[{i}]: space {space_id!r} is not declared in this account"
+                    )
+    _dupes(
+        ((f"accounts[{i}].id", a.id) for i, a in enumerate(world.accounts)), "account id", problems
+    )
     _dupes(key_ids, "AccessKey id", problems)
     for path, key_id in key_ids:
         if not _ACCESS_KEY_ID.match(key_id):
-            problems.append(f"{path}: {key_id!r} is not an AccessKey id (8 to 128 letters and digits)")
+            problems.append(
+                f"{path}: {key_id!r} is not an AccessKey id (8 to 128 letters and digits)"
+            )
     _dupes(space_ids, "space id", problems)
     _dupes(codes, "ISV code", problems)
     if problems:
