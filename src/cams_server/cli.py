@@ -192,17 +192,9 @@ def _banner(state: ServerState, url: str) -> str:
 async def _serve(state: ServerState, sock: socket.socket, host: str) -> None:
     import uvicorn
 
-    config = uvicorn.Config(
-        state.app(),
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        loop="uvloop",
-        http="httptools",
-        server_header=False,
-        date_header=False,
-    )
-    server = uvicorn.Server(config)
+    from cams_server.gateway.protocol import uvicorn_config
+
+    server = uvicorn.Server(uvicorn_config(state.app()))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
         await asyncio.sleep(0.01)

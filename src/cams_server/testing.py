@@ -31,6 +31,7 @@ from typing import Any, Literal
 import pytest
 
 from cams_server.clock import Clock, SystemClock
+from cams_server.gateway.protocol import uvicorn_config
 from cams_server.server import ServerSettings, ServerState
 from cams_server.store.enablements import list_enablements
 from cams_server.store.world_repo import apply_world
@@ -133,15 +134,7 @@ class CamsServer:
         sock.bind(("127.0.0.1", 0))
         sock.listen(1024)
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            state.app(),
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            loop="asyncio",
-            http="httptools",
-        )
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(uvicorn_config(state.app(), loop="asyncio"))
         self.state, self._uvicorn = state, server
 
         def run() -> None:

@@ -1,0 +1,60 @@
+"""The HTTP protocol: uvicorn's httptools protocol, answering unparseable requests in JSON.
+
+uvicorn answers a request it cannot parse (a bad header name, a broken request line)
+with a plain-text 400 before any application code runs; this protocol answers it
+the way every other error is answered: a JSON body with a `RequestId`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from cams_server.gateway.encoding import new_request_id
+
+__all__ = ["GatewayHttpProtocol", "uvicorn_config"]
+
+log = logging.getLogger("cams_server.calls")
+
+
+class GatewayHttpProtocol(HttpToolsProtocol):
+    def send_400_response(self, msg: str) -> None:
+        request_id = new_request_id()
+        body = json.dumps(
+            {
+                "RequestId": request_id,
+                "HostId": "",
+                "Code": "MalformedRequest",
+                "Message": f"The HTTP request could not be parsed ({msg}): send a well-formed "
+                "HTTP/1.1 request, as the official SDKs do.",
+                "Recommend": "",
+            }
+        ).encode()
+        head = (
+            b"HTTP/1.1 400 Bad Request\r\n"
+            b"content-type: application/json;charset=utf-8\r\n"
+            b"x-acs-request-id: " + request_id.encode() + b"\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n"
+            b"connection: close\r\n\r\n"
+        )
+        log.info("%s - - - - 400 MalformedRequest (%s)", request_id, msg)
+        self.transport.write(head + body)
+        self.transport.close()
+
+
+def uvicorn_config(app: Any, loop: str = "uvloop") -> uvicorn.Config:
+    """The uvicorn configuration every cams-server process uses."""
+    return uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        loop=loop,
+        http=GatewayHttpProtocol,
+        server_header=False,
+        date_header=False,
+    )
