@@ -12,10 +12,12 @@ from pathlib import Path
 
 import click
 
+from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.server import ServerSettings, ServerState, default_home
-from cams_server.store.database import Database
+from cams_server.store.database import DIAGNOSTIC_KEY, Database
 from cams_server.store.enablements import list_enablements
 from cams_server.store.world_repo import apply_world, load_world_from
+from cams_server.tls import TlsFiles, ensure_self_signed
 from cams_server.world.demo import DEMO_ACCOUNT_ID, demo_world
 from cams_server.world.toml_file import dump_world, load_world
 from cams_server.world.validation import WorldError
@@ -101,6 +103,32 @@ def cli() -> None:
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
+@click.option(
+    "--tls",
+    "tls_mode",
+    type=click.Choice(["self-signed"]),
+    default=None,
+    help="Serve HTTPS with a local CA and certificate made once under $CAMS_HOME/tls.",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Serve HTTPS with this PEM certificate (chain).",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The PEM private key of --tls-cert.",
+)
+@click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    multiple=True,
+    metavar="IP",
+    help="Honour X-Forwarded-For/-Proto from this proxy address (repeatable).",
+)
 def serve(
     host: str,
     port: int,
@@ -110,6 +138,10 @@ def serve(
     workers: int,
     demo: bool,
     log_level: str,
+    tls_mode: str | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    trusted_proxies: tuple[str, ...],
 ) -> None:
     """Start the API server."""
     logging.basicConfig(
@@ -127,6 +159,17 @@ def serve(
             "cams-server: --workers above 1 needs shared flow control and nonces, which this "
             "build does not have yet; refusing to start with silently per-process limits."
         )
+    tls: TlsFiles | None = None
+    if (tls_cert is None) != (tls_key is None):
+        _fail("cams-server: --tls-cert and --tls-key go together.")
+    if tls_cert is not None and tls_key is not None:
+        if tls_mode is not None:
+            _fail("cams-server: use either --tls self-signed or --tls-cert/--tls-key.")
+        tls = TlsFiles(tls_cert, tls_key)
+    elif tls_mode == "self-signed":
+        hosts = tuple(dict.fromkeys((host, "127.0.0.1", "localhost", "::1")))
+        hosts = tuple(h for h in hosts if h not in ("0.0.0.0", "::"))  # noqa: S104
+        tls = ensure_self_signed(default_home(), hosts)
     settings = ServerSettings(database_url=database, home=default_home())
     try:
         state = ServerState(settings)
@@ -142,7 +185,7 @@ def serve(
         apply_world(state.database, demo_world(), "<demo world>")
     state.world.refresh()
     sock = _bind(host, port)
-    asyncio.run(_serve(state, sock, host))
+    asyncio.run(_serve(state, sock, host, tls, trusted_proxies))
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -164,7 +207,7 @@ def _banner(state: ServerState, url: str) -> str:
         return ""
     world = state.world.directory.world
     spec = next(a for a in world.accounts if a.id == DEMO_ACCOUNT_ID)
-    endpoint = url.removeprefix("http://")
+    protocol, _, endpoint = url.partition("://")
     lines = ["", f"Demo world loaded (account 'demo', {DEMO_ACCOUNT_ID}):"]
     root = spec.access_keys[0]
     lines.append(f"  root AccessKey   {root.id} / {root.secret}")
@@ -181,7 +224,7 @@ def _banner(state: ServerState, url: str) -> str:
         "from alibabacloud_tea_openapi.models import Config",
         "",
         f"client = Client(Config(access_key_id={root.id!r}, access_key_secret={root.secret!r},",
-        f"                       endpoint={endpoint!r}, protocol='http'))",
+        f"                       endpoint={endpoint!r}, protocol={protocol!r}))",
         "print(client.enable_whatsapp_roimetric(",
         f"    EnableWhatsappROIMetricRequest(cust_space_id={spec.spaces[0].id!r})).body)",
         "",
@@ -189,20 +232,32 @@ def _banner(state: ServerState, url: str) -> str:
     return "\n".join(lines)
 
 
-async def _serve(state: ServerState, sock: socket.socket, host: str) -> None:
+async def _serve(
+    state: ServerState,
+    sock: socket.socket,
+    host: str,
+    tls: TlsFiles | None,
+    trusted_proxies: tuple[str, ...],
+) -> None:
     import uvicorn
 
     from cams_server.gateway.protocol import uvicorn_config
 
-    server = uvicorn.Server(uvicorn_config(state.app()))
+    server = uvicorn.Server(uvicorn_config(state.app(), tls=tls, trusted_proxies=trusted_proxies))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
         await asyncio.sleep(0.01)
     if server.started:
         port = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
-        url = f"http://{shown}:{port}"
+        url = f"{'https' if tls else 'http'}://{shown}:{port}"
         print(f"cams-server listening on {url}", flush=True)
+        if tls is not None and tls.ca is not None:
+            print(
+                f"TLS: trust the local CA with SSL_CERT_FILE={tls.ca} "
+                "(or add it to your system's trust store).",
+                flush=True,
+            )
         banner = _banner(state, url)
         if banner:
             print(banner, flush=True)
@@ -248,6 +303,25 @@ def roi_list(database: str | None) -> None:
     """One JSON object per line for each enablement."""
     for enablement in list_enablements(_open_database(database)):
         click.echo(json.dumps(enablement.to_json()))
+
+
+@cli.group()
+def ram() -> None:
+    """RAM tools."""
+
+
+@ram.command("decode-diagnostic")
+@click.argument("message")
+@database_option
+def ram_decode_diagnostic(message: str, database: str | None) -> None:
+    """Decode an AccessDeniedDetail.EncodedDiagnosticMessage of this deployment."""
+    db = _open_database(database)
+    try:
+        decoded = DiagnosticCodec(db.secret_key(DIAGNOSTIC_KEY)).decode(message)
+    except ValueError as exc:
+        _fail(f"cams-server: cannot decode the message: {exc}")
+        return
+    click.echo(json.dumps(decoded, indent=2, ensure_ascii=False))
 
 
 def main() -> None:

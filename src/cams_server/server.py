@@ -21,7 +21,8 @@ from cams_server.gateway.flow import MemoryFlowWindow
 from cams_server.gateway.nonces import MemoryNonceStore
 from cams_server.gateway.pipeline import Gateway
 from cams_server.ram.diagnostics import DiagnosticCodec
-from cams_server.store.database import Database, default_database_url
+from cams_server.ram.sts_tokens import StsTokenCodec
+from cams_server.store.database import DIAGNOSTIC_KEY, STS_KEY, Database, default_database_url
 from cams_server.world.cache import WorldCache
 
 __all__ = ["ServerSettings", "ServerState", "build_app", "default_home"]
@@ -53,11 +54,12 @@ class ServerState:
         self.settings = settings
         self.database = Database(settings.resolved_database_url)
         self.database.migrate()
-        self.world = WorldCache(self.database)
+        self.sts = StsTokenCodec(self.database.secret_key(STS_KEY))
+        self.world = WorldCache(self.database, self.sts, settings.clock)
         self.catalog = implemented_catalog()
         self.flow = MemoryFlowWindow()
         self.nonces = MemoryNonceStore()
-        self.diagnostics = DiagnosticCodec(self.database.diagnostic_key())
+        self.diagnostics = DiagnosticCodec(self.database.secret_key(DIAGNOSTIC_KEY))
         self.authenticator = Authenticator(
             lambda: self.world.credentials, self.nonces, settings.clock
         )
@@ -70,6 +72,7 @@ class ServerState:
             diagnostics=self.diagnostics,
             clock=settings.clock,
             run=run_operation,
+            sts=self.sts,
         )
         self._refresher: asyncio.Task[None] | None = None
 

@@ -35,6 +35,7 @@ from cams_server.gateway.protocol import uvicorn_config
 from cams_server.server import ServerSettings, ServerState
 from cams_server.store.enablements import list_enablements
 from cams_server.store.world_repo import apply_world
+from cams_server.tls import ensure_self_signed
 from cams_server.world.demo import demo_world
 from cams_server.world.model import World
 from cams_server.world.toml_file import load_world, parse_world
@@ -56,6 +57,8 @@ class CamsServer:
         clock: Clock | None = None,
         mode: Literal["thread", "process"] = "thread",
         demo: bool = False,
+        tls: bool = False,
+        trusted_proxies: tuple[str, ...] = (),
     ) -> None:
         if mode == "process" and clock is not None:
             raise ValueError("an injected clock needs mode='thread'")
@@ -69,6 +72,9 @@ class CamsServer:
         self.clock = clock or SystemClock()
         self.mode = mode
         self.demo = demo
+        self.tls = tls
+        self.trusted_proxies = trusted_proxies
+        self.ca_file: Path | None = None
         self.port = 0
         self.state: ServerState | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -96,8 +102,13 @@ class CamsServer:
         return f"127.0.0.1:{self.port}"
 
     @property
+    def protocol(self) -> str:
+        """What an SDK's `protocol` takes: `https` when started with `tls=True`."""
+        return "https" if self.tls else "http"
+
+    @property
     def url(self) -> str:
-        return f"http://{self.endpoint}"
+        return f"{self.protocol}://{self.endpoint}"
 
     def _settings(self) -> ServerSettings:
         return ServerSettings(database_url=self.database_url, home=self.home, clock=self.clock)
@@ -134,7 +145,13 @@ class CamsServer:
         sock.bind(("127.0.0.1", 0))
         sock.listen(1024)
         self.port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn_config(state.app(), loop="asyncio"))
+        tls_files = ensure_self_signed(self.home) if self.tls else None
+        self.ca_file = None if tls_files is None else tls_files.ca
+        server = uvicorn.Server(
+            uvicorn_config(
+                state.app(), loop="asyncio", tls=tls_files, trusted_proxies=self.trusted_proxies
+            )
+        )
         self.state, self._uvicorn = state, server
 
         def run() -> None:
@@ -161,6 +178,11 @@ class CamsServer:
             "127.0.0.1",
         ]
         args += ["--demo"] if self.demo else ["--no-demo"]
+        if self.tls:
+            args += ["--tls", "self-signed"]
+            self.ca_file = self.home / "tls" / "ca.pem"
+        for proxy in self.trusted_proxies:
+            args += ["--trusted-proxy", proxy]
         if self.database_url:
             args += ["--database", self.database_url]
         world = self._world

@@ -66,11 +66,13 @@ def authorize(ctx: CallContext) -> None:
     if principal.is_root:
         return
     resource = ctx.directory.resource_arn(ctx.operation.product, principal.account_id)
+    session = ctx.caller.session_policy
     decision = evaluate(
         ctx.directory.policies_of(principal),
         ctx.operation.ram_action,
         resource,
         ctx.condition_context(),
+        session_policies=None if session is None else [session],
     )
     if decision.allowed:
         return

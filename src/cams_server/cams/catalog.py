@@ -104,6 +104,7 @@ class Operation:
     summary: str
     description: str
     methods: frozenset[str]
+    schemes: frozenset[str]
     parameters: tuple[ParameterSpec, ...]
     access_level: str
     flow_limit: int | None
@@ -191,6 +192,13 @@ def _parameter(raw: Mapping[str, Any]) -> ParameterSpec:
     )
 
 
+def _status(raw: str, code: str) -> int:
+    """The HTTP status of a documented error; Alibaba's metadata leaves some as "None"."""
+    if raw.isdigit():
+        return int(raw)
+    return 404 if code.startswith(("EntityNotExist", "NotFound")) else 400
+
+
 def _flow_limit(api: Mapping[str, Any]) -> int | None:
     explicit = api.get("flowControl")
     if explicit is not None:
@@ -214,7 +222,7 @@ def operations_from_metadata(
         own = [_parameter(p) for p in api.get("parameters", [])]
         own_names = {p.name for p in own}
         errors = tuple(
-            DocumentedError(int(status), e["errorCode"], e["errorMessage"])
+            DocumentedError(_status(status, e["errorCode"]), e["errorCode"], e["errorMessage"])
             for status, entries in api.get("errorCodes", {}).items()
             for e in entries
         )
@@ -235,6 +243,7 @@ def operations_from_metadata(
                 summary=api.get("summary", ""),
                 description=api.get("description", ""),
                 methods=frozenset(m.upper() for m in api.get("methods", ["get", "post"])),
+                schemes=frozenset(m.upper() for m in api.get("schemes", ["http", "https"])),
                 parameters=tuple(own + [p for p in common if p.name not in own_names]),
                 access_level=api.get("systemTags", {}).get("operationType", "get"),
                 flow_limit=_flow_limit(api),

@@ -12,6 +12,7 @@ from cams_server.gateway.auth import Caller
 from cams_server.gateway.request import WireRequest
 from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.ram.directory import Directory
+from cams_server.ram.sts_tokens import StsTokenCodec
 from cams_server.store.database import Database
 
 __all__ = ["CallContext", "EnablementCache"]
@@ -35,6 +36,7 @@ class CallContext:
     clock: Clock
     diagnostics: DiagnosticCodec
     enablements: EnablementCache
+    sts: StsTokenCodec
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), tz=UTC)

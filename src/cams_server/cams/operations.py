@@ -13,6 +13,7 @@ from cams_server.cams.access import authorize, check_subscription
 from cams_server.cams.catalog import Catalog, load_catalog
 from cams_server.cams.context import CallContext
 from cams_server.cams.roi import enable_whatsapp_roi_metric
+from cams_server.sts.operations import assume_role, get_caller_identity
 
 __all__ = ["HANDLERS", "Handler", "handler_for", "implemented_catalog", "run_operation"]
 
@@ -22,6 +23,10 @@ Handler = Callable[[CallContext], dict[str, Any]]
 HANDLERS: Mapping[str, Mapping[str, Handler]] = {
     "cams-2020-06-06-metadata.json": {
         "EnableWhatsappROIMetric": enable_whatsapp_roi_metric,
+    },
+    "sts-2015-04-01-metadata.json": {
+        "AssumeRole": assume_role,
+        "GetCallerIdentity": get_caller_identity,
     },
 }
 
@@ -38,7 +43,12 @@ def handler_for(name: str) -> Handler:
 
 
 def run_operation(ctx: CallContext) -> dict[str, Any]:
-    """Subscription, RAM, then the operation itself (contract section 2, steps 4 to 7)."""
-    check_subscription(ctx)
-    authorize(ctx)
+    """Subscription and RAM for CAMS (contract section 2, steps 4 and 5), then the operation.
+
+    STS operations make their own RAM decisions (AssumeRole is about the role, not
+    the caller's account), and STS has no subscription.
+    """
+    if ctx.operation.product == "cams":
+        check_subscription(ctx)
+        authorize(ctx)
     return handler_for(ctx.operation.name)(ctx)

@@ -29,6 +29,7 @@ from cams_server.gateway.signing import (
     v3_string_to_sign,
 )
 from cams_server.ram.directory import KeyRecord
+from cams_server.ram.policy import Policy
 from cams_server.ram.principals import Principal
 
 __all__ = ["MAX_SKEW_SECONDS", "Authenticator", "Caller", "CredentialResolver"]
@@ -54,6 +55,7 @@ class Caller:
     principal: Principal
     access_key_id: str
     signature_version: str  # "V3" or "V1"
+    session_policy: Policy | None = None  # a role session's narrowing policy
 
 
 class CredentialResolver(Protocol):
@@ -155,7 +157,7 @@ class Authenticator:
             raise errors.signature_does_not_match(string_to_sign)
         self._fresh("x-acs-date", date, timestamp)
         self._once(key_id, request.header("x-acs-signature-nonce") or "", timestamp)
-        return Caller(record.principal, key_id, "V3")
+        return Caller(record.principal, key_id, "V3", record.session_policy)
 
     # -- signature V1 -------------------------------------------------------------------
 
@@ -183,7 +185,7 @@ class Authenticator:
             raise errors.signature_does_not_match(string_to_sign)
         self._fresh("Timestamp", params["Timestamp"], timestamp)
         self._once(key_id, params["SignatureNonce"], timestamp)
-        return Caller(record.principal, key_id, "V1")
+        return Caller(record.principal, key_id, "V1", record.session_policy)
 
     # -- shared -------------------------------------------------------------------------
 

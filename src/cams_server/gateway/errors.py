@@ -25,6 +25,7 @@ __all__ = [
     "invalid_timestamp_format",
     "invalid_version",
     "missing_parameter",
+    "need_ssl",
     "request_too_large",
     "service_unavailable",
     "signature_does_not_match",
@@ -182,6 +183,17 @@ def invalid_version(version: str, action: str, expected: str) -> ServiceError:
         _with_hint(
             "Specified parameter Version is not valid.",
             f"{action} is served at version {expected}, not {version!r}.",
+        ),
+    )
+
+
+def need_ssl(action: str) -> ServiceError:
+    return ServiceError(
+        "InvalidProtocol.NeedSsl",
+        400,
+        _with_hint(
+            "Your request is denied as lack of ssl protect.",
+            f"{action} is served over HTTPS only: use protocol https (serve --tls ...).",
         ),
     )
 

@@ -24,6 +24,7 @@ from cams_server.gateway.errors import ServiceError
 from cams_server.gateway.flow import FlowWindow
 from cams_server.gateway.request import WireRequest
 from cams_server.ram.diagnostics import DiagnosticCodec
+from cams_server.ram.sts_tokens import StsTokenCodec
 from cams_server.store.database import Database
 from cams_server.world.cache import WorldCache
 
@@ -54,7 +55,9 @@ class Gateway:
         diagnostics: DiagnosticCodec,
         clock: Clock,
         run: Callable[[CallContext], dict[str, Any]],
+        sts: StsTokenCodec,
     ) -> None:
+        self._sts = sts
         self._catalog = catalog
         self._world = world
         self._database = database
@@ -88,6 +91,7 @@ class Gateway:
                 clock=self._clock,
                 diagnostics=self._diagnostics,
                 enablements=self._world.enabled,
+                sts=self._sts,
             )
             try:
                 fields = self._run(ctx)
@@ -114,6 +118,8 @@ class Gateway:
         op = self._catalog.resolve(action, version or "")
         if request.method not in op.methods:
             raise errors.unsupported_http_method(request.method)
+        if not request.secure and "HTTP" not in op.schemes:
+            raise errors.need_ssl(op.name)
         return op
 
     def _admit(self, op: Operation, caller: Caller) -> None:

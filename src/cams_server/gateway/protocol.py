@@ -15,6 +15,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from cams_server.gateway.encoding import new_request_id
+from cams_server.tls import TlsFiles
 
 __all__ = ["GatewayHttpProtocol", "uvicorn_config"]
 
@@ -46,8 +47,17 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def uvicorn_config(app: Any, loop: str = "uvloop") -> uvicorn.Config:
-    """The uvicorn configuration every cams-server process uses."""
+def uvicorn_config(
+    app: Any,
+    loop: str = "uvloop",
+    tls: TlsFiles | None = None,
+    trusted_proxies: tuple[str, ...] = (),
+) -> uvicorn.Config:
+    """The uvicorn configuration every cams-server process uses.
+
+    X-Forwarded-For / -Proto are honoured only from `trusted_proxies`: otherwise any
+    client could choose its own `acs:SourceIp` and `acs:SecureTransport`.
+    """
     return uvicorn.Config(
         app,
         log_config=None,
@@ -57,4 +67,8 @@ def uvicorn_config(app: Any, loop: str = "uvloop") -> uvicorn.Config:
         http=GatewayHttpProtocol,
         server_header=False,
         date_header=False,
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=list(trusted_proxies) or None,
+        ssl_certfile=None if tls is None else str(tls.cert),
+        ssl_keyfile=None if tls is None else str(tls.key),
     )

@@ -6,6 +6,7 @@ each principal's compiled policies, spaces and ISV codes, all O(1), no I/O.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +16,21 @@ from cams_server.ram.principals import Principal, PrincipalKind
 from cams_server.ram.system_policies import system_policies
 from cams_server.world.model import World
 
-__all__ = ["AccountRecord", "Directory", "IsvCodeRecord", "KeyRecord", "SpaceRecord"]
+__all__ = [
+    "AccountRecord",
+    "Directory",
+    "IsvCodeRecord",
+    "KeyRecord",
+    "RoleRecord",
+    "SpaceRecord",
+    "numeric_id",
+]
+
+
+def numeric_id(*parts: str) -> str:
+    """A stable 16-digit id (RAM user and role ids are numeric) for a named entity."""
+    digest = hashlib.sha256("\0".join(parts).encode()).digest()
+    return str(10**15 + int.from_bytes(digest[:8], "big") % (9 * 10**15))
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +39,20 @@ class KeyRecord:
     secret: str
     active: bool
     principal: Principal
+    session_policy: Policy | None = None  # a role session's `Policy`, which narrows it
+
+
+@dataclass(frozen=True, slots=True)
+class RoleRecord:
+    account_id: str
+    name: str
+    role_id: str
+    trust: Policy
+    max_session_duration: int
+
+    @property
+    def arn(self) -> str:
+        return f"acs:ram::{self.account_id}:role/{self.name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +96,7 @@ class Directory:
         self._policies: dict[Principal, tuple[Policy, ...]] = {}
         self._spaces: dict[str, SpaceRecord] = {}
         self._isv_codes: dict[str, IsvCodeRecord] = {}
+        self._roles: dict[tuple[str, str], RoleRecord] = {}
         for account in world.accounts:
             self._accounts[account.id] = AccountRecord(account.id, account.name, account.cams)
             custom = {
@@ -92,6 +122,15 @@ class Directory:
             for role in account.roles:
                 principal = Principal(account.id, PrincipalKind.ASSUMED_ROLE, role.name)
                 self._policies[principal] = tuple(resolve(n) for n in role.policies)
+                self._roles[(account.id, role.name.lower())] = RoleRecord(
+                    account.id,
+                    role.name,
+                    numeric_id(account.id, "role", role.name),
+                    parse_policy(
+                        role.trust, name=f"{role.name}:trust", policy_type="Trust", trust=True
+                    ),
+                    role.max_session_duration,
+                )
             for space in account.spaces:
                 self._spaces[space.id] = SpaceRecord(
                     space.id, account.id, space.waba_id, space.isv_customer
@@ -112,6 +151,10 @@ class Directory:
         if principal.kind is PrincipalKind.ASSUMED_ROLE:
             principal = Principal(principal.account_id, principal.kind, principal.name)
         return self._policies.get(principal, ())
+
+    def role(self, account_id: str, name: str) -> RoleRecord | None:
+        """Role names are case-insensitive, as in RAM."""
+        return self._roles.get((account_id, name.lower()))
 
     def space(self, space_id: str) -> SpaceRecord | None:
         return self._spaces.get(space_id)

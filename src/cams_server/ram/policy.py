@@ -16,7 +16,7 @@ from typing import Any
 
 from cams_server.ram.conditions import Condition, ConditionError, RequestContext, parse_conditions
 
-__all__ = ["Policy", "PolicyError", "Statement", "parse_policy"]
+__all__ = ["Policy", "PolicyError", "Statement", "parse_policy", "wildcard"]
 
 _ACTION = re.compile(r"^(\*|[A-Za-z0-9*?-]+:[A-Za-z0-9*?]+)$")
 _STATEMENT_KEYS = {
@@ -41,13 +41,13 @@ class PolicyError(ValueError):
 
 
 @lru_cache(maxsize=4096)
-def _wildcard(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+def wildcard(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     body = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
     return re.compile(f"^{body}$", re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
 
 
 def _matches_any(patterns: Sequence[str], value: str, ignore_case: bool) -> bool:
-    return any(_wildcard(p, ignore_case).match(value) is not None for p in patterns)
+    return any(wildcard(p, ignore_case).match(value) is not None for p in patterns)
 
 
 @dataclass(frozen=True, slots=True)

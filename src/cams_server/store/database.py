@@ -28,6 +28,7 @@ __all__ = ["Database", "default_database_url"]
 
 WORLD_VERSION = "world_version"
 DIAGNOSTIC_KEY = "diagnostic_key"
+STS_KEY = "sts_key"
 
 
 def default_database_url(home: Path) -> str:
@@ -86,6 +87,7 @@ class Database:
             command.upgrade(config, "head")
         self._ensure_meta(WORLD_VERSION, "0")
         self._ensure_meta(DIAGNOSTIC_KEY, base64.b64encode(os.urandom(32)).decode())
+        self._ensure_meta(STS_KEY, base64.b64encode(os.urandom(32)).decode())
 
     def _ensure_meta(self, key: str, value: str) -> None:
         try:
@@ -102,8 +104,9 @@ class Database:
     def world_version(self) -> int:
         return int(self.meta_value(WORLD_VERSION) or 0)
 
-    def diagnostic_key(self) -> bytes:
-        value = self.meta_value(DIAGNOSTIC_KEY)
+    def secret_key(self, name: str) -> bytes:
+        """A deployment-wide secret (`diagnostic_key`, `sts_key`), made at first migration."""
+        value = self.meta_value(name)
         if value is None:
             raise RuntimeError("the database is not migrated")
         return base64.b64decode(value)

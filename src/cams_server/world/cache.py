@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import threading
 
+from cams_server.clock import Clock
 from cams_server.ram.credentials import DirectoryCredentials
 from cams_server.ram.directory import Directory
+from cams_server.ram.sts_tokens import StsTokenCodec
 from cams_server.store.database import Database
 from cams_server.store.world_repo import load_world_from
 from cams_server.world.model import World
@@ -35,12 +37,14 @@ class EnabledSet:
 
 
 class WorldCache:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, sts: StsTokenCodec, clock: Clock) -> None:
         self._database = database
+        self._sts = sts
+        self._clock = clock
         self._lock = threading.Lock()
         self.version = -1
         self.directory = Directory(World())
-        self.credentials = DirectoryCredentials(self.directory)
+        self.credentials = DirectoryCredentials(self.directory, sts, clock)
         self.enabled = EnabledSet()
         self.refresh()
 
@@ -53,7 +57,7 @@ class WorldCache:
             directory = Directory(load_world_from(self._database))
             self.directory, self.credentials, self.version = (
                 directory,
-                DirectoryCredentials(directory),
+                DirectoryCredentials(directory, self._sts, self._clock),
                 version,
             )
             self.enabled = EnabledSet()

@@ -1,0 +1,200 @@
+"""AssumeRole and GetCallerIdentity.
+
+AssumeRole checks, in order: the parameters, that the caller is a RAM user or role
+(the account's own keys may not call it, as upstream documents), the role exists,
+the caller's policies allow `sts:AssumeRole` on the role, and the role's trust policy
+names the caller. The credentials it returns are verified statelessly
+(`ram.sts_tokens`).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from cams_server.cams.context import CallContext
+from cams_server.ram.diagnostics import access_denied_detail
+from cams_server.ram.directory import RoleRecord, numeric_id
+from cams_server.ram.evaluation import PolicyDecision, evaluate
+from cams_server.ram.policy import PolicyError, parse_policy
+from cams_server.ram.principals import PrincipalKind
+from cams_server.ram.trust import ASSUME_ROLE, evaluate_trust
+
+__all__ = ["assume_role", "get_caller_identity"]
+
+_ROLE_ARN = re.compile(
+    r"^acs:ram::(\d{1,32}):role/([A-Za-z0-9][A-Za-z0-9._@-]{0,63})$", re.IGNORECASE
+)
+_SESSION_NAME = re.compile(r"^[A-Za-z0-9.@_-]{2,64}$")
+_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+_MIN_DURATION = 900
+_DEFAULT_DURATION = 3600
+_MAX_POLICY_BYTES = 2048
+
+
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _role(ctx: CallContext, role_arn: str) -> RoleRecord:
+    match = _ROLE_ARN.match(role_arn)
+    if not match:
+        raise ctx.operation.error(
+            "InvalidParameter.RoleArn", "Use acs:ram::<account-id>:role/<role-name>."
+        )
+    role = ctx.directory.role(match.group(1), match.group(2))
+    if role is None:
+        raise ctx.operation.error(
+            "EntityNotExist.Role",
+            f"Account {match.group(1)} has no role named {match.group(2)!r}.",
+        )
+    return role
+
+
+def _deny(ctx: CallContext, hint: str, decision: PolicyDecision, resource: str) -> Exception:
+    principal = ctx.caller.principal
+    encoded = ctx.diagnostics.encode(
+        {
+            "RequestId": ctx.request_id,
+            "Principal": {
+                "Arn": principal.arn,
+                "Type": str(principal.kind),
+                "AccountId": principal.account_id,
+            },
+            "Action": ASSUME_ROLE,
+            "Resource": resource,
+            "Context": ctx.condition_context(),
+            "NoPermissionType": decision.no_permission_type,
+            "EvaluatedPolicies": list(decision.evaluated),
+            "AllowingPolicies": list(decision.allowing),
+            "DenyingPolicies": list(decision.denying),
+            "Reason": hint,
+        }
+    )
+    detail = access_denied_detail(principal, ASSUME_ROLE, decision, encoded)
+    return ctx.operation.error("NoPermission", hint, access_denied_detail=detail)
+
+
+def assume_role(ctx: CallContext) -> dict[str, Any]:
+    params = ctx.params
+    session_name = str(params["RoleSessionName"])
+    if not _SESSION_NAME.match(session_name):
+        raise ctx.operation.error(
+            "InvalidParameter.RoleSessionName",
+            "It must be 2 to 64 characters of letters, digits and . @ - _.",
+        )
+    external_id = params.get("ExternalId")
+    if external_id is not None and not _EXTERNAL_ID.match(str(external_id)):
+        raise ctx.operation.error(
+            "InvalidParameter.ExternalId", r"It must be 2 to 1224 characters of [\w+=,.@:/-]."
+        )
+    role = _role(ctx, str(params["RoleArn"]))
+    duration = int(params.get("DurationSeconds", _DEFAULT_DURATION))
+    if not _MIN_DURATION <= duration <= role.max_session_duration:
+        raise ctx.operation.error(
+            "InvalidParameter.DurationSeconds",
+            f"DurationSeconds {duration} is outside {_MIN_DURATION}..{role.max_session_duration}, "
+            f"the range role {role.name} allows (its max_session_duration).",
+        )
+    session_policy = params.get("Policy")
+    if session_policy is not None:
+        if len(str(session_policy).encode()) >= _MAX_POLICY_BYTES:
+            raise ctx.operation.error("InvalidParameter.PolicySize")
+        try:
+            parse_policy(str(session_policy), name="SessionPolicy", policy_type="Session")
+        except PolicyError as exc:
+            raise ctx.operation.error("InvalidParameter.PolicyGrammar", f"{exc}.") from None
+    principal = ctx.caller.principal
+    decision = PolicyDecision(False, False, (), (), ())
+    if principal.kind is PrincipalKind.ACCOUNT:
+        raise _deny(
+            ctx,
+            "AssumeRole cannot be called with an account's own AccessKey: call it as a RAM user "
+            "(with AliyunSTSAssumeRoleAccess) or a role session.",
+            decision,
+            role.arn,
+        )
+    context = {**ctx.condition_context()}
+    if external_id is not None:
+        context["sts:ExternalId"] = str(external_id)
+    session = ctx.caller.session_policy
+    decision = evaluate(
+        ctx.directory.policies_of(principal),
+        ASSUME_ROLE,
+        role.arn,
+        context,
+        session_policies=None if session is None else [session],
+    )
+    if not decision.allowed:
+        raise _deny(
+            ctx,
+            f"{principal.arn} has no policy allowing sts:AssumeRole on {role.arn}: attach "
+            "AliyunSTSAssumeRoleAccess or an equivalent Allow.",
+            decision,
+            role.arn,
+        )
+    trust = evaluate_trust(role.trust, principal, context)
+    if not trust.trusted:
+        raise _deny(
+            ctx,
+            f"The trust policy of role {role.name} does not allow {principal.arn} to assume it: "
+            f"name acs:ram::{principal.account_id}:root or the caller in its Principal.RAM.",
+            PolicyDecision(False, trust.explicit_deny, (), (), (role.trust.name,)),
+            role.arn,
+        )
+    now = int(ctx.clock.now())
+    issued = ctx.sts.issue(
+        role.account_id,
+        role.name,
+        session_name,
+        now,
+        duration,
+        None if session_policy is None else str(session_policy),
+        principal.arn,
+    )
+    return {
+        "Credentials": {
+            "AccessKeyId": issued.access_key_id,
+            "AccessKeySecret": issued.access_key_secret,
+            "SecurityToken": issued.security_token,
+            "Expiration": _iso(issued.claims.expires_at),
+        },
+        "AssumedRoleUser": {
+            "AssumedRoleId": f"{role.role_id}:{session_name}",
+            "Arn": f"{role.arn}/{session_name}",
+        },
+    }
+
+
+def get_caller_identity(ctx: CallContext) -> dict[str, Any]:
+    principal = ctx.caller.principal
+    account = principal.account_id
+    if principal.kind is PrincipalKind.ACCOUNT:
+        return {
+            "AccountId": account,
+            "UserId": account,
+            "PrincipalId": account,
+            "Arn": principal.arn,
+            "IdentityType": "Account",
+        }
+    if principal.kind is PrincipalKind.USER:
+        user_id = numeric_id(account, "user", principal.name)
+        return {
+            "AccountId": account,
+            "UserId": user_id,
+            "PrincipalId": user_id,
+            "Arn": principal.arn,
+            "IdentityType": "RAMUser",
+        }
+    role_id = numeric_id(account, "role", principal.name)
+    role = ctx.directory.role(account, principal.name)
+    if role is not None:
+        role_id = role.role_id
+    return {
+        "AccountId": account,
+        "RoleId": role_id,
+        "PrincipalId": f"{role_id}:{principal.session_name}",
+        "Arn": principal.arn,
+        "IdentityType": "AssumedRoleUser",
+    }
