@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cams_server.admin import AdminApi
 from cams_server.cams.operations import implemented_catalog, run_operation
 from cams_server.clock import Clock, SystemClock
 from cams_server.gateway.asgi import GatewayApp
@@ -41,6 +42,7 @@ class ServerSettings:
     clock: Clock = field(default_factory=SystemClock)
     # How often the stored world is checked for changes made elsewhere.
     world_refresh_seconds: float = 0.5
+    admin_token: str | None = field(default_factory=lambda: os.environ.get("CAMS_ADMIN_TOKEN"))
 
     @property
     def resolved_database_url(self) -> str:
@@ -96,7 +98,8 @@ class ServerState:
                 log.exception("could not refresh the world; keeping the last one")
 
     def app(self) -> GatewayApp:
-        return GatewayApp(self.gateway, on_startup=self.start, on_shutdown=self.stop)
+        admin = AdminApi(self.settings.admin_token, self.diagnostics)
+        return GatewayApp(self.gateway, admin, on_startup=self.start, on_shutdown=self.stop)
 
 
 def build_app(settings: ServerSettings | None = None) -> GatewayApp:

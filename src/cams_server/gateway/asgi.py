@@ -6,14 +6,14 @@ the server and it costs throughput that `bench/` measures.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from cams_server.admin import AdminApi
 from cams_server.gateway import errors
-from cams_server.gateway.encoding import EncodedResponse, encode_error, new_request_id
+from cams_server.gateway.encoding import encode_error, new_request_id
 from cams_server.gateway.errors import ServiceError
 from cams_server.gateway.pipeline import CallRecord, Gateway
 from cams_server.gateway.request import MAX_BODY_BYTES, WireRequest
@@ -60,10 +60,12 @@ class GatewayApp:
     def __init__(
         self,
         gateway: Gateway,
+        admin: AdminApi | None = None,
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._gateway = gateway
+        self._admin = admin
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
 
@@ -100,34 +102,30 @@ class GatewayApp:
                 if name == b"host":
                     host = value.decode("latin-1")
             path = scope.get("path", "/")
-            if path == "/_cams/health":
-                response: EncodedResponse = (
-                    200,
-                    [
-                        (b"content-type", b"application/json"),
-                        (b"x-acs-request-id", record.request_id.encode()),
-                    ],
-                    json.dumps({"RequestId": record.request_id, "Status": "ok"}).encode(),
-                )
-            elif path != "/":
+            admin = self._admin is not None and self._admin.handles(path)
+            if path != "/" and not admin:
                 raise errors.invalid_action(
                     "", f"Path {path!r} has no API: every operation is called on / (RPC style)."
                 )
+            try:
+                body = await _read_body(scope, receive, MAX_BODY_BYTES)
+            except _TooLarge:
+                raise errors.request_too_large(MAX_BODY_BYTES) from None
+            client = scope.get("client") or ("", 0)
+            request = WireRequest.build(
+                scope["method"],
+                scope.get("raw_path") or b"/",
+                scope.get("query_string", b""),
+                scope.get("headers", []),
+                body,
+                client[0],
+                scope.get("scheme") == "https",
+            )
+            if admin:
+                assert self._admin is not None
+                record.action = path
+                response = self._admin.handle(request, record.request_id)
             else:
-                try:
-                    body = await _read_body(scope, receive, MAX_BODY_BYTES)
-                except _TooLarge:
-                    raise errors.request_too_large(MAX_BODY_BYTES) from None
-                client = scope.get("client") or ("", 0)
-                request = WireRequest.build(
-                    scope["method"],
-                    scope.get("raw_path") or b"/",
-                    scope.get("query_string", b""),
-                    scope.get("headers", []),
-                    body,
-                    client[0],
-                    scope.get("scheme") == "https",
-                )
                 response = self._gateway.handle(request, record)
         except ServiceError as error:
             record.code, record.status = error.code, error.status

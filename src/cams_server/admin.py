@@ -1,0 +1,87 @@
+"""The admin API under `/_cams/`: for operators and test suites, never for SDK callers.
+
+Everything but the health check needs the admin token (`CAMS_ADMIN_TOKEN`), sent as
+`Authorization: Bearer <token>` and compared in constant time. With no token
+configured, the admin API answers 403 and says how to enable it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from cams_server.gateway.encoding import EncodedResponse
+from cams_server.gateway.errors import ServiceError
+from cams_server.gateway.request import WireRequest
+from cams_server.ram.diagnostics import DiagnosticCodec
+
+__all__ = ["AdminApi"]
+
+_JSON = b"application/json;charset=utf-8"
+
+
+def _json(status: int, request_id: str, body: Mapping[str, Any]) -> EncodedResponse:
+    payload = json.dumps({"RequestId": request_id, **body}, ensure_ascii=False).encode()
+    return status, [(b"content-type", _JSON), (b"x-acs-request-id", request_id.encode())], payload
+
+
+class AdminApi:
+    def __init__(self, token: str | None, diagnostics: DiagnosticCodec) -> None:
+        self._token = token
+        self._diagnostics = diagnostics
+        self._routes: dict[tuple[str, str], Callable[[WireRequest, str], EncodedResponse]] = {
+            ("POST", "/_cams/ram/decode-diagnostic"): self._decode_diagnostic,
+        }
+
+    def handles(self, path: str) -> bool:
+        return path.startswith("/_cams/")
+
+    def handle(self, request: WireRequest, request_id: str) -> EncodedResponse:
+        if request.path == "/_cams/health":
+            return _json(200, request_id, {"Status": "ok"})
+        route = self._routes.get((request.method, request.path))
+        if route is None:
+            raise ServiceError(
+                "InvalidAction.NotFound",
+                404,
+                f"The admin API has no {request.method} {request.path}.",
+            )
+        self._check_token(request)
+        return route(request, request_id)
+
+    def _check_token(self, request: WireRequest) -> None:
+        if not self._token:
+            raise ServiceError(
+                "Admin.Disabled",
+                403,
+                "The admin API is disabled: start the server with CAMS_ADMIN_TOKEN set.",
+            )
+        sent = (request.header("authorization") or "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(sent.encode(), self._token.encode()):
+            raise ServiceError(
+                "Admin.InvalidToken",
+                401,
+                "Send the admin token as 'Authorization: Bearer <CAMS_ADMIN_TOKEN>'.",
+            )
+
+    def _decode_diagnostic(self, request: WireRequest, request_id: str) -> EncodedResponse:
+        message = request.params().get("EncodedDiagnosticMessage")
+        if message is None and request.body:
+            try:
+                body = json.loads(request.body)
+                message = body.get("EncodedDiagnosticMessage") if isinstance(body, dict) else None
+            except ValueError:
+                message = None
+        if not message:
+            raise ServiceError(
+                "MissingEncodedDiagnosticMessage",
+                400,
+                "Send EncodedDiagnosticMessage as a JSON body field, form field or query string.",
+            )
+        try:
+            decoded = self._diagnostics.decode(str(message))
+        except ValueError as exc:
+            raise ServiceError("InvalidParameter.EncodedDiagnosticMessage", 400, str(exc)) from None
+        return _json(200, request_id, {"DecodedDiagnosticMessage": decoded})
