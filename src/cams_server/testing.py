@@ -59,6 +59,7 @@ class CamsServer:
         demo: bool = False,
         tls: bool = False,
         trusted_proxies: tuple[str, ...] = (),
+        admin_token: str | None = None,
     ) -> None:
         if mode == "process" and clock is not None:
             raise ValueError("an injected clock needs mode='thread'")
@@ -74,6 +75,7 @@ class CamsServer:
         self.demo = demo
         self.tls = tls
         self.trusted_proxies = trusted_proxies
+        self.admin_token = admin_token
         self.ca_file: Path | None = None
         self.port = 0
         self.state: ServerState | None = None
@@ -111,7 +113,12 @@ class CamsServer:
         return f"{self.protocol}://{self.endpoint}"
 
     def _settings(self) -> ServerSettings:
-        return ServerSettings(database_url=self.database_url, home=self.home, clock=self.clock)
+        return ServerSettings(
+            database_url=self.database_url,
+            home=self.home,
+            clock=self.clock,
+            admin_token=self.admin_token,
+        )
 
     def _world_value(self) -> World | None:
         world = self._world
@@ -191,6 +198,8 @@ class CamsServer:
         if world is not None:
             args += ["--world", str(world)]
         env = {**os.environ, "CAMS_HOME": str(self.home)}
+        if self.admin_token:
+            env["CAMS_ADMIN_TOKEN"] = self.admin_token
         log = (self.home / "server.log").open("ab")
         self._process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, env=env)  # noqa: S603
         log.close()

@@ -47,6 +47,18 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
+    def shutdown(self) -> None:
+        """Close idle connections at once, TLS ones included.
+
+        An idle TLS connection's `close()` waits for the client's close_notify, which
+        a pooled SDK connection never sends; shutdown would stall for half a minute.
+        """
+        idle = self.cycle is None or self.cycle.response_complete
+        super().shutdown()
+        if idle and self.transport.get_extra_info("sslcontext") is not None:
+            self.transport.abort()
+
+
 def uvicorn_config(
     app: Any,
     loop: str = "uvloop",

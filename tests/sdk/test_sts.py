@@ -1,0 +1,346 @@
+"""STS over HTTPS through the official clients: the STS SDK, the RamRoleArn credentials
+provider, and the CAMS SDK running on the temporary credentials."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alibabacloud_cams20200606.client import Client as CamsClient
+from alibabacloud_cams20200606.models import EnableWhatsappROIMetricRequest
+from alibabacloud_credentials.client import Client as CredentialClient
+from alibabacloud_credentials.models import Config as CredentialConfig
+from alibabacloud_sts20150401.client import Client as StsClient
+from alibabacloud_sts20150401.models import AssumeRoleRequest
+from alibabacloud_tea_openapi.exceptions import ClientException
+from alibabacloud_tea_openapi.models import Config
+
+from cams_server.clock import ManualClock
+from cams_server.testing import CamsServer
+
+WORLD = Path(__file__).parent.parent / "worlds" / "sts.toml"
+ACME = "1000000000000001"
+KEYS = {
+    "root": ("LTAI5tAcmeRoot000001", "acme-root-secret"),
+    "ivan": ("LTAI5tAcmeIvan000001", "ivan-secret"),
+    "alice": ("LTAI5tAcmeAlice00001", "alice-secret"),
+    "olga": ("LTAI5tAcmeOlga000001", "olga-secret"),
+    "gus": ("LTAI5tGlobexGus00001", "gus-secret"),
+}
+
+
+def role_arn(name: str, account: str = ACME) -> str:
+    return f"acs:ram::{account}:role/{name}"
+
+
+def _tls_server() -> Iterator[CamsServer]:
+    # The server's clock starts 10 minutes behind real time, so it can be moved past a
+    # 15-minute token expiry while the SDKs' real-time timestamps stay within the window.
+    clock = ManualClock(time.time() - 600)
+    with CamsServer(world=WORLD, clock=clock, tls=True) as running:
+        previous = os.environ.get("SSL_CERT_FILE")
+        os.environ["SSL_CERT_FILE"] = str(running.ca_file)
+        yield running
+        if previous is None:
+            os.environ.pop("SSL_CERT_FILE", None)
+        else:
+            os.environ["SSL_CERT_FILE"] = previous
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[CamsServer]:
+    """Shared by the tests that move the clock by seconds only."""
+    yield from _tls_server()
+
+
+@pytest.fixture
+def own_server() -> Iterator[CamsServer]:
+    """For a test that moves the clock by minutes."""
+    yield from _tls_server()
+
+
+@pytest.fixture(autouse=True)
+def fresh_window(server: CamsServer) -> None:
+    assert isinstance(server.clock, ManualClock)
+    server.clock.advance(1.01)
+
+
+def sts(server: CamsServer, who: str) -> StsClient:
+    key_id, secret = KEYS[who]
+    return StsClient(
+        Config(
+            access_key_id=key_id,
+            access_key_secret=secret,
+            endpoint=server.endpoint,
+            protocol="https",
+        )
+    )
+
+
+def assume(server: CamsServer, who: str, role: str, **kwargs: Any) -> Any:
+    request = AssumeRoleRequest(role_arn=role_arn(role), role_session_name="session-1", **kwargs)
+    return sts(server, who).assume_role(request).body
+
+
+def error_of(
+    server: CamsServer, who: str, role: str | None = None, **kwargs: Any
+) -> ClientException:
+    request = AssumeRoleRequest(
+        role_arn=kwargs.pop("arn", role_arn(role or "roi-operator")),
+        role_session_name=kwargs.pop("session", "session-1"),
+        **kwargs,
+    )
+    with pytest.raises(ClientException) as info:
+        sts(server, who).assume_role(request)
+    return info.value
+
+
+def cams_with(server: CamsServer, creds: Any) -> CamsClient:
+    return CamsClient(
+        Config(
+            access_key_id=creds.access_key_id,
+            access_key_secret=creds.access_key_secret,
+            security_token=creds.security_token,
+            endpoint=server.endpoint,
+            protocol="https",
+        )
+    )
+
+
+def test_assume_role_returns_temporary_credentials(server: CamsServer) -> None:
+    body = assume(server, "ivan", "roi-operator", duration_seconds=1800)
+    creds = body.credentials
+    assert creds.access_key_id.startswith("STS.")
+    assert creds.access_key_secret and creds.security_token
+    expected = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(server.clock.now()) + 1800))
+    assert creds.expiration == expected
+    assert body.assumed_role_user.arn == f"{role_arn('roi-operator')}/session-1"
+    assert body.assumed_role_user.assumed_role_id.endswith(":session-1")
+
+
+def test_role_session_can_call_cams_with_v3_and_v1(server: CamsServer) -> None:
+    creds = assume(server, "ivan", "roi-operator").credentials
+    client = cams_with(server, creds)
+    assert client.enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest()).body.code == "OK"
+    v1 = CamsClient(
+        Config(
+            access_key_id=creds.access_key_id,
+            access_key_secret=creds.access_key_secret,
+            security_token=creds.security_token,
+            endpoint=server.endpoint,
+            protocol="https",
+            signature_algorithm="v2",
+        )
+    )
+    body = v1.enable_whatsapp_roimetric(
+        EnableWhatsappROIMetricRequest(cust_space_id="cams-acme-main")
+    )
+    assert body.body.code == "OK"
+    by = {e["space_id"]: e["enabled_by"] for e in server.enablements()}
+    assert by["cams-acme-main"] == f"acs:ram::{ACME}:assumed-role/roi-operator/session-1"
+
+
+def test_role_without_the_action_is_denied_as_assumed_role_user(server: CamsServer) -> None:
+    client = cams_with(server, assume(server, "ivan", "reader").credentials)
+    with pytest.raises(ClientException) as info:
+        client.enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest())
+    assert info.value.code == "Ram.PermissionDeny"
+    detail = info.value.access_denied_detail
+    assert detail["AuthPrincipalType"] == "AssumedRoleUser"
+    assert detail["AuthPrincipalDisplayName"] == "reader:session-1"
+    assert detail["NoPermissionType"] == "ImplicitDeny"
+
+
+def test_session_policy_narrows_the_role(server: CamsServer) -> None:
+    narrow = '{"Version":"1","Statement":[{"Effect":"Allow","Action":"cams:Get*","Resource":"*"}]}'
+    client = cams_with(server, assume(server, "ivan", "roi-operator", policy=narrow).credentials)
+    with pytest.raises(ClientException) as info:
+        client.enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest())
+    assert info.value.code == "Ram.PermissionDeny"
+
+
+def test_secure_transport_condition_holds_over_tls(server: CamsServer) -> None:
+    client = cams_with(server, assume(server, "ivan", "tls-roi").credentials)
+    assert client.enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest()).body.code == "OK"
+
+
+def test_ram_role_arn_provider_gets_and_refreshes_credentials(own_server: CamsServer) -> None:
+    server = own_server
+    key_id, secret = KEYS["ivan"]
+    provider = CredentialClient(
+        CredentialConfig(
+            type="ram_role_arn",
+            access_key_id=key_id,
+            access_key_secret=secret,
+            role_arn=role_arn("roi-operator"),
+            role_session_name="provider",
+            role_session_expiration=900,
+            sts_endpoint=server.endpoint,
+        )
+    )
+    client = CamsClient(Config(credential=provider, endpoint=server.endpoint, protocol="https"))
+    assert client.enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest()).body.code == "OK"
+    first = provider.get_credential().access_key_id
+    server.clock.advance(901)  # the first token has expired on the server
+    assert client.enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest()).body.code == "OK"
+    assert provider.get_credential().access_key_id != first
+
+
+def test_expired_token_is_refused(own_server: CamsServer) -> None:
+    server = own_server
+    creds = assume(server, "ivan", "roi-operator", duration_seconds=900).credentials
+    server.clock.advance(900)
+    with pytest.raises(ClientException) as info:
+        cams_with(server, creds).enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest())
+    assert info.value.code == "InvalidSecurityToken.Expired"
+    assert "AssumeRole again" in info.value.message
+
+
+def test_tampered_and_mismatched_tokens_are_refused(server: CamsServer) -> None:
+    one = assume(server, "ivan", "roi-operator").credentials
+    two = assume(server, "ivan", "roi-operator").credentials
+    tampered = type(one)(
+        access_key_id=one.access_key_id,
+        access_key_secret=one.access_key_secret,
+        security_token=one.security_token[:-6] + "AAAAAA",
+    )
+    with pytest.raises(ClientException) as info:
+        cams_with(server, tampered).enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest())
+    assert info.value.code == "InvalidSecurityToken.Malformed"
+    swapped = type(one)(
+        access_key_id=one.access_key_id,
+        access_key_secret=one.access_key_secret,
+        security_token=two.security_token,
+    )
+    with pytest.raises(ClientException) as info:
+        cams_with(server, swapped).enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest())
+    assert info.value.code == "InvalidSecurityToken.MismatchWithAccessKey"
+
+
+def test_sts_key_without_token_is_refused(server: CamsServer) -> None:
+    creds = assume(server, "ivan", "roi-operator").credentials
+    client = CamsClient(
+        Config(
+            access_key_id=creds.access_key_id,
+            access_key_secret=creds.access_key_secret,
+            endpoint=server.endpoint,
+            protocol="https",
+        )
+    )
+    with pytest.raises(ClientException) as info:
+        client.enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest())
+    assert info.value.code == "InvalidSecurityToken.Missing"
+
+
+def test_assume_role_needs_https(server: CamsServer) -> None:
+    key_id, secret = KEYS["ivan"]
+    client = StsClient(
+        Config(
+            access_key_id=key_id,
+            access_key_secret=secret,
+            endpoint=server.endpoint,
+            protocol="http",
+        )
+    )
+    with pytest.raises(Exception):  # noqa: B017 - plain HTTP to a TLS port fails at the transport
+        client.assume_role(
+            AssumeRoleRequest(role_arn=role_arn("roi-operator"), role_session_name="x1")
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code", "status"),
+    [
+        ({"arn": "acs:ram::1000000000000001:user/ivan"}, "InvalidParameter.RoleArn", 400),
+        ({"arn": "arn:aws:iam::1:role/x"}, "InvalidParameter.RoleArn", 400),
+        ({"arn": role_arn("no-such-role")}, "EntityNotExist.Role", 404),
+        ({"session": "x"}, "InvalidParameter.RoleSessionName", 400),
+        ({"session": "bad name!"}, "InvalidParameter.RoleSessionName", 400),
+        ({"duration_seconds": 899}, "InvalidParameter.DurationSeconds", 400),
+        ({"duration_seconds": 7201}, "InvalidParameter.DurationSeconds", 400),
+        ({"policy": "{not json"}, "InvalidParameter.PolicyGrammar", 400),
+        (
+            {
+                "policy": '{"Version":"1","Statement":[{"Effect":"Maybe","Action":"*","Resource":"*"}]}'
+            },
+            "InvalidParameter.PolicyGrammar",
+            400,
+        ),
+        (
+            {
+                "policy": '{"Version":"1","Statement":['
+                + ",".join(['{"Effect":"Allow","Action":"cams:Get*","Resource":"*"}'] * 40)
+                + "]}"
+            },
+            "InvalidParameter.PolicySize",
+            400,
+        ),
+        ({"external_id": "x"}, "InvalidParameter.ExternalId", 400),
+    ],
+)
+def test_assume_role_parameter_errors(
+    server: CamsServer, kwargs: dict[str, Any], code: str, status: int
+) -> None:
+    error = error_of(server, "ivan", **kwargs)
+    assert (error.code, error.status_code) == (code, status)
+
+
+def test_missing_role_arn_is_reported(server: CamsServer) -> None:
+    with pytest.raises(ClientException) as info:
+        sts(server, "ivan").assume_role(AssumeRoleRequest(role_session_name="x1"))
+    assert (info.value.code, info.value.status_code) == ("MissingRoleArn", 400)
+    assert "RoleArn is mandatory" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("who", "role", "kwargs", "reason"),
+    [
+        ("root", "roi-operator", {}, "account's own AccessKey"),
+        ("alice", "roi-operator", {}, "no policy allowing sts:AssumeRole"),
+        ("ivan", "alice-only", {}, "trust policy"),
+        ("gus", "roi-operator", {}, "trust policy"),
+        ("olga", "roi-operator", {}, "no policy allowing sts:AssumeRole"),  # IpAddress condition
+        ("ivan", "partner", {}, "trust policy"),  # ExternalId condition unmet
+        ("ivan", "partner", {"external_id": "wrong-id"}, "trust policy"),
+    ],
+)
+def test_assume_role_permission_errors(
+    server: CamsServer, who: str, role: str, kwargs: dict[str, Any], reason: str
+) -> None:
+    error = error_of(server, who, role, **kwargs)
+    assert (error.code, error.status_code) == ("NoPermission", 403)
+    assert reason in error.message
+
+
+def test_external_id_condition_in_trust_policy(server: CamsServer) -> None:
+    body = assume(server, "ivan", "partner", external_id="abcd1234")
+    assert body.credentials.access_key_id.startswith("STS.")
+
+
+def test_get_caller_identity(server: CamsServer) -> None:
+    ivan = sts(server, "ivan").get_caller_identity().body
+    assert (ivan.identity_type, ivan.account_id) == ("RAMUser", ACME)
+    assert ivan.arn == f"acs:ram::{ACME}:user/ivan"
+    root = sts(server, "root").get_caller_identity().body
+    assert (root.identity_type, root.user_id) == ("Account", ACME)
+    creds = assume(server, "ivan", "roi-operator").credentials
+    session = (
+        StsClient(
+            Config(
+                access_key_id=creds.access_key_id,
+                access_key_secret=creds.access_key_secret,
+                security_token=creds.security_token,
+                endpoint=server.endpoint,
+                protocol="https",
+            )
+        )
+        .get_caller_identity()
+        .body
+    )
+    assert session.identity_type == "AssumedRoleUser"
+    assert session.arn == f"acs:ram::{ACME}:assumed-role/roi-operator/session-1"
+    assert session.principal_id == f"{session.role_id}:session-1"
