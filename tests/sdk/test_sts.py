@@ -265,7 +265,8 @@ def test_assume_role_needs_https(server: CamsServer) -> None:
         ({"policy": "{not json"}, "InvalidParameter.PolicyGrammar", 400),
         (
             {
-                "policy": '{"Version":"1","Statement":[{"Effect":"Maybe","Action":"*","Resource":"*"}]}'
+                "policy": '{"Version":"1","Statement":'
+                '[{"Effect":"Maybe","Action":"*","Resource":"*"}]}'
             },
             "InvalidParameter.PolicyGrammar",
             400,
