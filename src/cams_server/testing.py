@@ -200,6 +200,7 @@ class CamsServer:
         env = {**os.environ, "CAMS_HOME": str(self.home)}
         if self.admin_token:
             env["CAMS_ADMIN_TOKEN"] = self.admin_token
+        self.home.mkdir(parents=True, exist_ok=True)
         log = (self.home / "server.log").open("ab")
         self._process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, env=env)  # noqa: S603
         log.close()
@@ -226,7 +227,7 @@ class CamsServer:
                 except subprocess.TimeoutExpired:
                     self._process.kill()
                     self._process.wait()
-            self._process = None
+            self._close_process()
         if self._thread is not None:
             self._uvicorn.should_exit = True
             self._thread.join(10)
@@ -242,6 +243,12 @@ class CamsServer:
             raise RuntimeError("kill() needs mode='process'")
         self._process.kill()
         self._process.wait()
+        self._close_process()
+
+    def _close_process(self) -> None:
+        assert self._process is not None
+        if self._process.stdout is not None:
+            self._process.stdout.close()
         self._process = None
 
     # -- state --------------------------------------------------------------------------

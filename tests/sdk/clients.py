@@ -45,7 +45,9 @@ def v3_client(endpoint: str, who: str, *, secret: str | None = None, v1: bool = 
     return V2Client(config)
 
 
-def enable(client: V2Client, space: str | None = None, isv_code: str | None = None) -> dict[str, object]:
+def enable(
+    client: V2Client, space: str | None = None, isv_code: str | None = None
+) -> dict[str, object]:
     request = EnableWhatsappROIMetricRequest(cust_space_id=space, isv_code=isv_code)
     body = client.enable_whatsapp_roimetric(request).body
     return body.to_map()  # type: ignore[no-any-return]
@@ -56,8 +58,9 @@ def legacy_client(who: str, *, secret: str | None = None) -> AcsClient:
     return AcsClient(key_id, secret or key_secret, "ap-southeast-1", auto_retry=False)
 
 
-def legacy_request(endpoint: str, method: str = "POST", space: str | None = None,
-                   isv_code: str | None = None) -> LegacyEnableRequest:
+def legacy_request(
+    endpoint: str, method: str = "POST", space: str | None = None, isv_code: str | None = None
+) -> LegacyEnableRequest:
     request = LegacyEnableRequest()
     request.set_endpoint(endpoint)
     request.set_protocol_type("http")

@@ -59,18 +59,30 @@ def v3_headers(
     }
     signed = sorted(headers)
     canonical = v3_canonical_request(
-        method, "/", list(query.items()), {k: [v] for k, v in headers.items()}, signed,
+        method,
+        "/",
+        list(query.items()),
+        {k: [v] for k, v in headers.items()},
+        signed,
         headers["x-acs-content-sha256"],
     )
     signature = v3_signature(secret, v3_string_to_sign(canonical))
     headers["Authorization"] = (
-        f"ACS3-HMAC-SHA256 Credential={key_id},SignedHeaders={';'.join(signed)},Signature={signature}"
+        f"ACS3-HMAC-SHA256 Credential={key_id},"
+        f"SignedHeaders={';'.join(signed)},Signature={signature}"
     )
     return headers
 
 
-def v3_call(endpoint: str, key_id: str, secret: str, query: dict[str, str] | None = None,
-            *, method: str = "POST", **kwargs: object) -> httpx.Response:
+def v3_call(
+    endpoint: str,
+    key_id: str,
+    secret: str,
+    query: dict[str, str] | None = None,
+    *,
+    method: str = "POST",
+    **kwargs: object,
+) -> httpx.Response:
     query = query or {}
     headers = v3_headers(endpoint, key_id, secret, query, method=method, **kwargs)  # type: ignore[arg-type]
     body = kwargs.get("body", b"")
@@ -78,9 +90,17 @@ def v3_call(endpoint: str, key_id: str, secret: str, query: dict[str, str] | Non
     return httpx.request(method, url, headers=headers, content=body)  # type: ignore[arg-type]
 
 
-def v1_params(key_id: str, secret: str, params: dict[str, str], *, method: str = "POST",
-              timestamp: str | None = None, nonce: str | None = None,
-              action: str = ACTION, version: str = VERSION) -> dict[str, str]:
+def v1_params(
+    key_id: str,
+    secret: str,
+    params: dict[str, str],
+    *,
+    method: str = "POST",
+    timestamp: str | None = None,
+    nonce: str | None = None,
+    action: str = ACTION,
+    version: str = VERSION,
+) -> dict[str, str]:
     """Query parameters of a V1-signed call (what the legacy SDK sends)."""
     all_params = {
         "Action": action,
@@ -97,7 +117,14 @@ def v1_params(key_id: str, secret: str, params: dict[str, str], *, method: str =
     return all_params
 
 
-def v1_call(endpoint: str, key_id: str, secret: str, params: dict[str, str] | None = None,
-            *, method: str = "POST", **kwargs: str) -> httpx.Response:
+def v1_call(
+    endpoint: str,
+    key_id: str,
+    secret: str,
+    params: dict[str, str] | None = None,
+    *,
+    method: str = "POST",
+    **kwargs: str,
+) -> httpx.Response:
     query = v1_params(key_id, secret, params or {}, method=method, **kwargs)
     return httpx.request(method, f"http://{endpoint}/?{urlencode(query)}")

@@ -78,8 +78,9 @@ def authorize(ctx: CallContext) -> None:
         return
     if decision.explicit_deny:
         hint = (
-            f"{principal.arn} is explicitly denied {ctx.operation.ram_action} by policy "
-            f"{', '.join(decision.denying)}."
+            f"{principal.arn} is explicitly denied {ctx.operation.ram_action} by a policy "
+            "attached to it; the operator can decode EncodedDiagnosticMessage "
+            "(cams-server ram decode-diagnostic) to see which."
         )
     else:
         hint = (

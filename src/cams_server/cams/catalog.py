@@ -56,7 +56,7 @@ class ParameterSpec:
     def parse(self, raw: str) -> str | int | bool:
         """Check one raw wire value against the spec and return its typed value."""
         if self.type == "integer":
-            if not re.fullmatch(r"-?\d{1,20}", raw):
+            if not re.fullmatch(r"-?[0-9]{1,20}", raw):
                 raise invalid_parameter(self.name, f"{self.name} must be an integer, got {raw!r}.")
             value = int(raw)
             low, high = _INT64 if self.format == "int64" else _INT32

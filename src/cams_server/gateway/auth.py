@@ -35,8 +35,10 @@ from cams_server.ram.principals import Principal
 __all__ = ["MAX_SKEW_SECONDS", "Authenticator", "Caller", "CredentialResolver"]
 
 MAX_SKEW_SECONDS = 15 * 60
-_TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?Z$")
-_AUTH_PART = re.compile(r"^\s*(Credential|SignedHeaders|Signature)=([^,\s]*)\s*$")
+_TIMESTAMP = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,6})?Z"
+)
+_AUTH_PART = re.compile(r"^\s*(Credential|SignedHeaders|Signature)=([^,\s]*)\s*\Z")
 _KNOWN_V3 = ("ACS3-HMAC-SM3", "ACS3-RSA-SHA256")
 # Headers that, when sent, must be covered by a V3 signature.
 _MUST_SIGN = (
@@ -66,7 +68,7 @@ class CredentialResolver(Protocol):
 
 
 def _parse_timestamp(name: str, value: str) -> float:
-    match = _TIMESTAMP.match(value)
+    match = _TIMESTAMP.fullmatch(value)
     if not match:
         raise errors.invalid_timestamp_format(name, value)
     y, mo, d, h, mi, s = (int(g) for g in match.groups()[:6])
@@ -153,7 +155,7 @@ class Authenticator:
         )
         string_to_sign = v3_string_to_sign(canonical)
         expected = v3_signature(record.secret, string_to_sign)
-        if not hmac.compare_digest(expected, fields["Signature"].lower()):
+        if not hmac.compare_digest(expected.encode(), fields["Signature"].lower().encode()):
             raise errors.signature_does_not_match(string_to_sign)
         self._fresh("x-acs-date", date, timestamp)
         self._once(key_id, request.header("x-acs-signature-nonce") or "", timestamp)

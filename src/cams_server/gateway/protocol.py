@@ -32,7 +32,8 @@ class GatewayHttpProtocol(HttpToolsProtocol):
                 "Code": "MalformedRequest",
                 "Message": f"The HTTP request could not be parsed ({msg}): send a well-formed "
                 "HTTP/1.1 request, as the official SDKs do.",
-                "Recommend": "",
+                "Recommend": "https://api.aliyun.com/troubleshoot?q=MalformedRequest"
+                f"&product=Cams&requestId={request_id}",
             }
         ).encode()
         head = (
@@ -45,7 +46,6 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         log.info("%s - - - - 400 MalformedRequest (%s)", request_id, msg)
         self.transport.write(head + body)
         self.transport.close()
-
 
     def shutdown(self) -> None:
         """Close idle connections at once, TLS ones included.

@@ -35,7 +35,7 @@ GLOBAL_KEYS = (
     "acs:PrincipalArn",
 )
 _GLOBAL_BY_LOWER = {k.lower(): k for k in GLOBAL_KEYS}
-_SERVICE_KEY = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9._-]+$")
+_SERVICE_KEY = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9._-]+\Z")
 
 # The request's condition values, by canonical key name, as strings.
 RequestContext = Mapping[str, str]
@@ -50,7 +50,7 @@ class ConditionError(ValueError):
 
 def _parse_date(text: str) -> datetime:
     value = text.strip()
-    if re.fullmatch(r"-?\d+(\.\d+)?", value):
+    if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", value):
         return datetime.fromtimestamp(float(value), tz=UTC)
     if value.endswith("Z"):
         value = value[:-1] + "+00:00"

@@ -18,7 +18,7 @@ from cams_server.ram.conditions import Condition, ConditionError, RequestContext
 
 __all__ = ["Policy", "PolicyError", "Statement", "parse_policy", "wildcard"]
 
-_ACTION = re.compile(r"^(\*|[A-Za-z0-9*?-]+:[A-Za-z0-9*?]+)$")
+_ACTION = re.compile(r"^(\*|[A-Za-z0-9*?-]+:[A-Za-z0-9*?]+)\Z")
 _STATEMENT_KEYS = {
     "Effect",
     "Action",
@@ -43,7 +43,7 @@ class PolicyError(ValueError):
 @lru_cache(maxsize=4096)
 def wildcard(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     body = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
-    return re.compile(f"^{body}$", re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
+    return re.compile(f"^{body}\\Z", re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
 
 
 def _matches_any(patterns: Sequence[str], value: str, ignore_case: bool) -> bool:

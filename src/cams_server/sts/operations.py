@@ -24,10 +24,10 @@ from cams_server.ram.trust import ASSUME_ROLE, evaluate_trust
 __all__ = ["assume_role", "get_caller_identity"]
 
 _ROLE_ARN = re.compile(
-    r"^acs:ram::(\d{1,32}):role/([A-Za-z0-9][A-Za-z0-9._@-]{0,63})$", re.IGNORECASE
+    r"acs:ram::([0-9]{1,32}):role/([A-Za-z0-9][A-Za-z0-9._@-]{0,63})", re.IGNORECASE
 )
-_SESSION_NAME = re.compile(r"^[A-Za-z0-9.@_-]{2,64}$")
-_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+_SESSION_NAME = re.compile(r"^[A-Za-z0-9.@_-]{2,64}\Z")
+_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}\Z", re.ASCII)
 _MIN_DURATION = 900
 _DEFAULT_DURATION = 3600
 _MAX_POLICY_BYTES = 2048
@@ -38,7 +38,7 @@ def _iso(ts: int) -> str:
 
 
 def _role(ctx: CallContext, role_arn: str) -> RoleRecord:
-    match = _ROLE_ARN.match(role_arn)
+    match = _ROLE_ARN.fullmatch(role_arn)
     if not match:
         raise ctx.operation.error(
             "InvalidParameter.RoleArn", "Use acs:ram::<account-id>:role/<role-name>."

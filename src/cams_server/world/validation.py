@@ -15,11 +15,11 @@ from cams_server.world.model import World
 
 __all__ = ["WorldError", "validate_world"]
 
-_ACCOUNT_ID = re.compile(r"^\d{1,32}$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
-_ACCESS_KEY_ID = re.compile(r"^[A-Za-z0-9]{8,128}$")
-_SPACE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
+_ACCOUNT_ID = re.compile(r"^[0-9]{1,32}\Z")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")
+_ACCESS_KEY_ID = re.compile(r"^[A-Za-z0-9]{8,128}\Z")
+_SPACE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+_REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+\Z")
 
 
 class WorldError(ValueError):

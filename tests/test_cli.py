@@ -1,0 +1,241 @@
+"""The `cams-server` command line: help, world apply/export, serve."""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cams_server.cli import cli as main_group
+from cams_server.world.toml_file import load_world, parse_world
+
+CLI = [sys.executable, "-m", "cams_server.cli"]
+WORLDS = Path(__file__).parent / "worlds"
+
+GOOD_WORLD = """\
+region = "ap-southeast-1"
+
+[[accounts]]
+id = "4000000000000004"
+name = "hooli"
+cams = true
+
+  [[accounts.access_keys]]
+  id = "LTAI5tHooliRoot00001"
+  secret = "hooli-root-secret"
+
+  [[accounts.policies]]
+  name = "RoiOnly"
+  document = '@ROI_ONLY@'
+
+  [[accounts.users]]
+  name = "gavin"
+  policies = ["RoiOnly"]
+    [[accounts.users.access_keys]]
+    id = "LTAI5tHooliGavin0001"
+    secret = "gavin-secret"
+
+  [[accounts.spaces]]
+  id = "cams-hooli-main"
+
+  [[accounts.spaces]]
+  id = "cams-hooli-cust-1"
+  isv_customer = "Pied Piper"
+""".replace(
+    "@ROI_ONLY@",
+    '{"Version":"1","Statement":[{"Effect":"Allow",'
+    '"Action":"cams:EnableWhatsappROIMetric","Resource":"*"}]}',
+)
+
+# Each bad world changes something real (the account's name) besides its one mistake,
+# so a half-applied file would show in the export.
+RENAMED = GOOD_WORLD.replace('name = "hooli"', 'name = "hooli-renamed"')
+BAD_WORLDS = {
+    "unknown-key": (
+        RENAMED.replace('  name = "gavin"\n', '  name = "gavin"\n  colour = "blue"\n'),
+        "accounts[0].users[0].colour",
+    ),
+    "duplicate-id": (
+        RENAMED.replace('id = "cams-hooli-cust-1"', 'id = "cams-hooli-main"'),
+        "accounts[0].spaces[1].id",
+    ),
+    "undeclared-policy": (
+        RENAMED.replace('policies = ["RoiOnly"]', 'policies = ["NoSuchPolicy"]'),
+        "accounts[0].users[0].policies[0]",
+    ),
+    "invalid-policy-json": (
+        RENAMED.replace(
+            """document = '{"Version":"1","Statement":""",
+            """document = '{"Version":"1","Statement":,""",
+        ),
+        "accounts[0].policies[0].document",
+    ),
+    # A space id already held by an account the file does not declare.
+    "space-of-another-account": (
+        RENAMED
+        + """
+[[accounts]]
+id = "5000000000000005"
+name = "thief"
+  [[accounts.spaces]]
+  id = "cams-hooli-other"
+  [[accounts.spaces]]
+  id = "cams-acme-main"
+""",
+        "accounts[1].spaces[1].id",
+    ),
+}
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args],
+        env={**os.environ, "CAMS_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def export(home: Path) -> str:
+    result = cli(home, "world", "export")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_top_level_help(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("cams-server")
+    command = [str(script)] if script.exists() else CLI
+    result = subprocess.run(
+        [*command, "--help"],
+        env={**os.environ, "CAMS_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Usage: cams-server")
+    for command_name in ("serve", "world", "roi"):
+        assert re.search(rf"^\s+{command_name}\b", result.stdout, re.MULTILINE), result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["serve"],
+        ["world"],
+        ["world", "apply"],
+        ["world", "export"],
+        ["roi"],
+        ["roi", "list"],
+    ],
+    ids=" ".join,
+)
+def test_subcommand_help(tmp_path: Path, args: list[str]) -> None:
+    # In process: the same click command the console script runs, without the start-up cost.
+    result = CliRunner().invoke(
+        main_group, [*args, "--help"], prog_name="cams-server", env={"CAMS_HOME": str(tmp_path)}
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Usage: cams-server {' '.join(args)}")
+    assert len(result.output.splitlines()) > 3
+
+
+def test_serve_help_documents_the_contract_options() -> None:
+    result = CliRunner().invoke(main_group, ["serve", "--help"], prog_name="cams-server")
+    for option in ("--host", "--port", "--database", "--redis", "--world", "--workers"):
+        assert option in result.output
+
+
+def test_world_apply_then_export_round_trips(tmp_path: Path, rich_world: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    applied = cli(first, "world", "apply", str(rich_world))
+    assert applied.returncode == 0, applied.stderr
+    exported = export(first)
+    assert "cams-acme-cust-1" in exported and "alice-expired-code" in exported
+    exported_file = tmp_path / "exported.toml"
+    exported_file.write_text(exported)
+    again = cli(second, "world", "apply", str(exported_file))
+    assert again.returncode == 0, again.stderr
+    assert export(second) == exported
+    # The export declares the same world as the file it came from.
+    assert parse_world(exported, "<export>") == load_world(rich_world)
+
+
+def test_roi_list_of_a_fresh_home_is_empty(tmp_path: Path) -> None:
+    result = cli(tmp_path, "roi", "list")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+
+
+@pytest.fixture(scope="module")
+def good_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """A home holding GOOD_WORLD and rich.toml, and its export."""
+    root = tmp_path_factory.mktemp("cli-good")
+    world = root / "good.toml"
+    world.write_text(GOOD_WORLD)
+    home = root / "home"
+    for file in (world, WORLDS / "rich.toml"):
+        applied = cli(home, "world", "apply", str(file))
+        assert applied.returncode == 0, applied.stderr
+    yield home, export(home)
+
+
+@pytest.mark.parametrize("case", list(BAD_WORLDS))
+def test_world_apply_refuses_a_bad_file(
+    tmp_path: Path, good_home: tuple[Path, str], case: str
+) -> None:
+    home, before = good_home
+    text, path = BAD_WORLDS[case]
+    bad = tmp_path / f"{case}.toml"
+    bad.write_text(text)
+    result = cli(home, "world", "apply", str(bad))
+    assert result.returncode != 0
+    assert str(bad) in result.stderr
+    assert path in result.stderr
+    assert "Traceback" not in result.stderr
+    assert export(home) == before
+
+
+def test_world_apply_of_a_missing_file_fails(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    result = cli(tmp_path / "home", "world", "apply", str(missing))
+    assert result.returncode != 0
+    assert str(missing) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_on_port_zero_prints_where_it_listens(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [*CLI, "serve", "--port", "0"],
+        env={**os.environ, "CAMS_HOME": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 30)
+        assert ready, "no output within 30 s"
+        line = process.stdout.readline()
+        match = re.fullmatch(r"cams-server listening on http://127\.0\.0\.1:(\d+)\n", line)
+        assert match, repr(line)
+        port = int(match.group(1))
+        assert port > 0
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+    finally:
+        process.terminate()
+        process.wait(15)
+        if process.stdout is not None:
+            process.stdout.close()
