@@ -41,7 +41,7 @@ class MemoryNonceStore:
             return False
         if len(self._seen) >= self._capacity:
             raise NonceStoreFull(f"{len(self._seen)} live nonces")
-        bucket = int(expires_at // 60) + 1  # forget strictly after expiry
+        bucket = int(expires_at // 60) + 1  # bucket * 60 > expires_at: forgotten only after it
         self._seen[digest] = bucket
         self._buckets.setdefault(bucket, []).append(digest)
         if self._oldest_bucket is None or bucket < self._oldest_bucket:
@@ -53,7 +53,7 @@ class MemoryNonceStore:
 
     def _expire(self, now: float) -> None:
         current = int(now // 60)
-        while self._oldest_bucket is not None and self._oldest_bucket < current:
+        while self._oldest_bucket is not None and self._oldest_bucket <= current:
             for digest in self._buckets.pop(self._oldest_bucket, ()):
                 self._seen.pop(digest, None)
             self._oldest_bucket = min(self._buckets) if self._buckets else None

@@ -86,7 +86,7 @@ def _compare(
     def check(expected: str, actual: str) -> bool:
         try:
             return test(parse(actual), parse(expected))
-        except (ValueError, InvalidOperation, TypeError):
+        except (ValueError, InvalidOperation, TypeError, OverflowError, OSError):
             return False
 
     return check
@@ -216,7 +216,7 @@ def parse_conditions(raw: object, path: str) -> tuple[Condition, ...]:
                 for text in texts:
                     try:
                         op.validate(text)
-                    except (ValueError, InvalidOperation):
+                    except (ValueError, InvalidOperation, OverflowError, OSError):
                         raise ConditionError(
                             key_path, f"{text!r} is not a valid value for {operator}"
                         ) from None

@@ -1,0 +1,104 @@
+"""MemoryNonceStore: a nonce is accepted once per scope while its request could be valid."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cams_server.gateway.nonces import MemoryNonceStore, NonceStore, NonceStoreFull
+
+NOW = 1_800_000_000.0
+EXPIRES = NOW + 900.0
+
+
+def test_is_a_nonce_store() -> None:
+    store: NonceStore = MemoryNonceStore()
+    assert store.size() == 0
+
+
+def test_remember_once_then_seen() -> None:
+    store = MemoryNonceStore()
+    assert store.remember("LTAI5tAcmeRoot000001", "n-1", EXPIRES, NOW) is True
+    assert store.remember("LTAI5tAcmeRoot000001", "n-1", EXPIRES, NOW) is False
+    assert store.remember("LTAI5tAcmeRoot000001", "n-1", EXPIRES, NOW + 100) is False
+
+
+def test_different_scope_or_nonce_is_new() -> None:
+    store = MemoryNonceStore()
+    assert store.remember("key-a", "n-1", EXPIRES, NOW) is True
+    assert store.remember("key-b", "n-1", EXPIRES, NOW) is True
+    assert store.remember("key-a", "n-2", EXPIRES, NOW) is True
+    assert store.size() == 3
+
+
+def test_scope_and_nonce_do_not_run_together() -> None:
+    # ("ab", "c") and ("a", "bc") are different pairs.
+    store = MemoryNonceStore()
+    assert store.remember("ab", "c", EXPIRES, NOW) is True
+    assert store.remember("a", "bc", EXPIRES, NOW) is True
+
+
+def test_remembered_until_expiry() -> None:
+    store = MemoryNonceStore()
+    assert store.remember("k", "n", EXPIRES, NOW) is True
+    assert store.remember("k", "n", EXPIRES, EXPIRES - 1) is False
+    assert store.remember("k", "n", EXPIRES, EXPIRES) is False
+
+
+@pytest.mark.parametrize("expires_at", [EXPIRES, EXPIRES + 0.5, EXPIRES + 37.25, EXPIRES + 59.9])
+def test_forgotten_after_expiry(expires_at: float) -> None:
+    # Expiry is bucketed by minute: forgetting may lag, but it does happen.
+    store = MemoryNonceStore()
+    assert store.remember("k", "n", expires_at, NOW) is True
+    assert store.remember("k", "n", expires_at, expires_at + 120.5) is True
+    assert store.size() == 1
+
+
+@pytest.mark.parametrize("expires_at", [EXPIRES, EXPIRES + 0.5, EXPIRES + 37.25])
+def test_forgotten_once_now_is_past_expiry_plus_a_minute(expires_at: float) -> None:
+    store = MemoryNonceStore()
+    assert store.remember("k", "n", expires_at, NOW) is True
+    assert store.remember("k", "n", expires_at, expires_at + 60.5) is True
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    expires_offset=st.floats(0, 3600, allow_nan=False),
+    later=st.floats(0, 1, allow_nan=False),
+)
+def test_never_forgotten_before_expiry(expires_offset: float, later: float) -> None:
+    store = MemoryNonceStore()
+    expires_at = NOW + expires_offset
+    assert store.remember("k", "n", expires_at, NOW) is True
+    assert store.remember("k", "n", expires_at, NOW + later * expires_offset) is False
+
+
+def test_expiry_shrinks_size() -> None:
+    store = MemoryNonceStore()
+    store.remember("k", "old-1", NOW + 60, NOW)
+    store.remember("k", "old-2", NOW + 60, NOW)
+    store.remember("k", "new", NOW + 3600, NOW)
+    assert store.size() == 3
+    # Expiry happens on the next call.
+    assert store.remember("k", "newer", NOW + 3600, NOW + 600) is True
+    assert store.size() == 2
+    assert store.remember("k", "new", NOW + 3600, NOW + 600) is False
+
+
+def test_capacity_refuses_new_nonces() -> None:
+    store = MemoryNonceStore(capacity=2)
+    assert store.remember("k", "n-1", EXPIRES, NOW) is True
+    assert store.remember("k", "n-2", EXPIRES, NOW) is True
+    with pytest.raises(NonceStoreFull):
+        store.remember("k", "n-3", EXPIRES, NOW)
+    assert store.size() == 2
+    # A replay is still recognised when full (it is not a new nonce) ...
+    assert store.remember("k", "n-1", EXPIRES, NOW) is False
+    # ... and once the old ones expire there is room again.
+    assert store.remember("k", "n-3", EXPIRES + 900, EXPIRES + 600) is True
+    assert store.size() == 1
+
+
+def test_nonce_store_full_is_a_runtime_error() -> None:
+    assert issubclass(NonceStoreFull, RuntimeError)
