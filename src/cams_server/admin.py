@@ -1,25 +1,29 @@
 """The admin API under `/_cams/`: for operators and test suites, never for SDK callers.
 
-Everything but the health check needs the admin token (`CAMS_ADMIN_TOKEN`), sent as
+Everything but the health and readiness checks needs the admin token (`CAMS_ADMIN_TOKEN`), sent as
 `Authorization: Bearer <token>` and compared in constant time. With no token
 configured, the admin API answers 403 and says how to enable it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from cams_server.gateway.encoding import EncodedResponse
 from cams_server.gateway.errors import ServiceError
+from cams_server.gateway.guard import CallGuard
 from cams_server.gateway.request import WireRequest
 from cams_server.ram.diagnostics import DiagnosticCodec
+from cams_server.store.database import Database
 
 __all__ = ["AdminApi"]
 
 _JSON = b"application/json;charset=utf-8"
+READY_TIMEOUT = 2.0
 
 
 def _json(status: int, request_id: str, body: Mapping[str, Any]) -> EncodedResponse:
@@ -28,9 +32,13 @@ def _json(status: int, request_id: str, body: Mapping[str, Any]) -> EncodedRespo
 
 
 class AdminApi:
-    def __init__(self, token: str | None, diagnostics: DiagnosticCodec) -> None:
+    def __init__(
+        self, token: str | None, diagnostics: DiagnosticCodec, database: Database, guard: CallGuard
+    ) -> None:
         self._token = token
         self._diagnostics = diagnostics
+        self._database = database
+        self._guard = guard
         self._routes: dict[tuple[str, str], Callable[[WireRequest, str], EncodedResponse]] = {
             ("POST", "/_cams/ram/decode-diagnostic"): self._decode_diagnostic,
         }
@@ -38,9 +46,11 @@ class AdminApi:
     def handles(self, path: str) -> bool:
         return path.startswith("/_cams/")
 
-    def handle(self, request: WireRequest, request_id: str) -> EncodedResponse:
+    async def handle(self, request: WireRequest, request_id: str) -> EncodedResponse:
         if request.path == "/_cams/health":
             return _json(200, request_id, {"Status": "ok"})
+        if request.path == "/_cams/ready":
+            return await self._ready(request_id)
         route = self._routes.get((request.method, request.path))
         if route is None:
             raise ServiceError(
@@ -50,6 +60,21 @@ class AdminApi:
             )
         self._check_token(request)
         return route(request, request_id)
+
+    async def _ready(self, request_id: str) -> EncodedResponse:
+        """Each dependency's state; 503 unless all are 'ok'. Bounded by READY_TIMEOUT."""
+
+        async def bounded(check: Awaitable[str]) -> str:
+            try:
+                return await asyncio.wait_for(check, READY_TIMEOUT)
+            except TimeoutError:
+                return f"timed out after {READY_TIMEOUT} s"
+
+        database = await bounded(asyncio.to_thread(self._database.ping))
+        guard = await bounded(self._guard.ready())
+        checks = {"Database": database, "CallGuard": guard}
+        ready = all(v == "ok" for v in checks.values())
+        return _json(200 if ready else 503, request_id, {"Ready": ready, **checks})
 
     def _check_token(self, request: WireRequest) -> None:
         if not self._token:

@@ -18,9 +18,10 @@ from cams_server.cams.operations import implemented_catalog, run_operation
 from cams_server.clock import Clock, SystemClock
 from cams_server.gateway.asgi import GatewayApp
 from cams_server.gateway.auth import Authenticator
-from cams_server.gateway.flow import MemoryFlowWindow
-from cams_server.gateway.nonces import MemoryNonceStore
+from cams_server.gateway.guard import CallGuard, MemoryGuard
 from cams_server.gateway.pipeline import Gateway
+from cams_server.gateway.redis_guard import RedisGuard
+from cams_server.gateway.sqlite_guard import SqliteGuard
 from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.ram.sts_tokens import StsTokenCodec
 from cams_server.store.database import DIAGNOSTIC_KEY, STS_KEY, Database, default_database_url
@@ -43,6 +44,10 @@ class ServerSettings:
     # How often the stored world is checked for changes made elsewhere.
     world_refresh_seconds: float = 0.5
     admin_token: str | None = field(default_factory=lambda: os.environ.get("CAMS_ADMIN_TOKEN"))
+    # Where nonces and flow windows live: Redis when set; else the SQLite file when
+    # `shared_guard` (several processes of one host); else this process's memory.
+    redis_url: str | None = None
+    shared_guard: bool = False
 
     @property
     def resolved_database_url(self) -> str:
@@ -59,17 +64,14 @@ class ServerState:
         self.sts = StsTokenCodec(self.database.secret_key(STS_KEY))
         self.world = WorldCache(self.database, self.sts, settings.clock)
         self.catalog = implemented_catalog()
-        self.flow = MemoryFlowWindow()
-        self.nonces = MemoryNonceStore()
+        self.guard = self._guard()
         self.diagnostics = DiagnosticCodec(self.database.secret_key(DIAGNOSTIC_KEY))
-        self.authenticator = Authenticator(
-            lambda: self.world.credentials, self.nonces, settings.clock
-        )
+        self.authenticator = Authenticator(lambda: self.world.credentials, settings.clock)
         self.gateway = Gateway(
             catalog=self.catalog,
             world=self.world,
             database=self.database,
-            flow=self.flow,
+            guard=self.guard,
             authenticator=self.authenticator,
             diagnostics=self.diagnostics,
             clock=settings.clock,
@@ -77,6 +79,20 @@ class ServerState:
             sts=self.sts,
         )
         self._refresher: asyncio.Task[None] | None = None
+
+    def _guard(self) -> CallGuard:
+        settings = self.settings
+        if settings.redis_url:
+            return RedisGuard(settings.redis_url)
+        if settings.shared_guard:
+            path = self.database.sqlite_path
+            if path is None:
+                raise ValueError(
+                    "several processes need shared nonces and flow windows: give --redis "
+                    "(or use the embedded SQLite database)"
+                )
+            return SqliteGuard(path)
+        return MemoryGuard()
 
     async def start(self) -> None:
         self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
@@ -86,6 +102,7 @@ class ServerState:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
+        await self.guard.close()
         self.database.dispose()
 
     async def _refresh_forever(self) -> None:
@@ -98,7 +115,7 @@ class ServerState:
                 log.exception("could not refresh the world; keeping the last one")
 
     def app(self) -> GatewayApp:
-        admin = AdminApi(self.settings.admin_token, self.diagnostics)
+        admin = AdminApi(self.settings.admin_token, self.diagnostics, self.database, self.guard)
         return GatewayApp(self.gateway, admin, on_startup=self.start, on_shutdown=self.stop)
 
 

@@ -124,9 +124,9 @@ class GatewayApp:
             if admin:
                 assert self._admin is not None
                 record.action = path
-                response = self._admin.handle(request, record.request_id)
+                response = await self._admin.handle(request, record.request_id)
             else:
-                response = self._gateway.handle(request, record)
+                response = await self._gateway.handle(request, record)
         except ServiceError as error:
             record.code, record.status = error.code, error.status
             response = encode_error(error, record.request_id, host)

@@ -3,7 +3,8 @@
 Signature V3 (`Authorization: ACS3-HMAC-SHA256 ...`, verifying exactly the headers
 it lists) and V1 (HMAC-SHA1 in `Signature`), plain AccessKeys or STS tokens. Order:
 form of the credentials, timestamp format, the key, the signature, the timestamp
-window, and last the nonce, so a forged request cannot burn someone's nonce.
+window. The nonce is checked after, by the pipeline's `CallGuard`, so a forged request
+cannot burn someone's nonce.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import Protocol
 
 from cams_server.clock import Clock
 from cams_server.gateway import errors
-from cams_server.gateway.nonces import NonceStore, NonceStoreFull
 from cams_server.gateway.request import WireRequest
 from cams_server.gateway.signing import (
     V3_ALGORITHM,
@@ -53,10 +53,20 @@ _MUST_SIGN = (
 
 
 @dataclass(frozen=True, slots=True)
+class NonceClaim:
+    """A nonce to be accepted once per AccessKey until `expires_at` (epoch seconds)."""
+
+    scope: str
+    nonce: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class Caller:
     principal: Principal
     access_key_id: str
     signature_version: str  # "V3" or "V1"
+    nonce: NonceClaim
     session_policy: Policy | None = None  # a role session's narrowing policy
 
 
@@ -84,14 +94,8 @@ def _iso(ts: float) -> str:
 
 
 class Authenticator:
-    def __init__(
-        self,
-        credentials: Callable[[], CredentialResolver],
-        nonces: NonceStore,
-        clock: Clock,
-    ) -> None:
+    def __init__(self, credentials: Callable[[], CredentialResolver], clock: Clock) -> None:
         self._credentials = credentials
-        self._nonces = nonces
         self._clock = clock
 
     def authenticate(self, request: WireRequest, params: dict[str, str]) -> Caller:
@@ -158,8 +162,8 @@ class Authenticator:
         if not hmac.compare_digest(expected.encode(), fields["Signature"].lower().encode()):
             raise errors.signature_does_not_match(string_to_sign)
         self._fresh("x-acs-date", date, timestamp)
-        self._once(key_id, request.header("x-acs-signature-nonce") or "", timestamp)
-        return Caller(record.principal, key_id, "V3", record.session_policy)
+        nonce = self._claim(key_id, request.header("x-acs-signature-nonce") or "", timestamp)
+        return Caller(record.principal, key_id, "V3", nonce, record.session_policy)
 
     # -- signature V1 -------------------------------------------------------------------
 
@@ -186,8 +190,8 @@ class Authenticator:
         if not hmac.compare_digest(expected.encode(), params["Signature"].encode()):
             raise errors.signature_does_not_match(string_to_sign)
         self._fresh("Timestamp", params["Timestamp"], timestamp)
-        self._once(key_id, params["SignatureNonce"], timestamp)
-        return Caller(record.principal, key_id, "V1", record.session_policy)
+        nonce = self._claim(key_id, params["SignatureNonce"], timestamp)
+        return Caller(record.principal, key_id, "V1", nonce, record.session_policy)
 
     # -- shared -------------------------------------------------------------------------
 
@@ -197,15 +201,8 @@ class Authenticator:
         if abs(skew) > MAX_SKEW_SECONDS:
             raise errors.invalid_timestamp_expired(name, value, _iso(now), skew)
 
-    def _once(self, key_id: str, nonce: str, timestamp: float) -> None:
+    def _claim(self, key_id: str, nonce: str, timestamp: float) -> NonceClaim:
+        """The nonce to remember: while its request's timestamp is within the window."""
         if len(nonce) > 256:
             raise errors.invalid_parameter("SignatureNonce", "A nonce is at most 256 characters.")
-        now = self._clock.now()
-        try:
-            fresh = self._nonces.remember(
-                key_id, nonce, max(timestamp, now) + MAX_SKEW_SECONDS, now
-            )
-        except NonceStoreFull:
-            raise errors.service_unavailable("The nonce store is full; retry shortly.") from None
-        if not fresh:
-            raise errors.signature_nonce_used(nonce)
+        return NonceClaim(key_id, nonce, max(timestamp, self._clock.now()) + MAX_SKEW_SECONDS)

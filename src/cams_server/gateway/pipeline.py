@@ -6,6 +6,7 @@ turns either into the wire's answer. Nothing here does I/O except the operation.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from cams_server.gateway import errors
 from cams_server.gateway.auth import Authenticator, Caller
 from cams_server.gateway.encoding import EncodedResponse, encode_error, encode_success
 from cams_server.gateway.errors import ServiceError
-from cams_server.gateway.flow import FlowWindow
+from cams_server.gateway.guard import CallGuard, FlowRequest, GuardUnavailable
 from cams_server.gateway.request import WireRequest
 from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.ram.sts_tokens import StsTokenCodec
@@ -31,6 +32,9 @@ from cams_server.world.cache import WorldCache
 __all__ = ["CallRecord", "Gateway"]
 
 log = logging.getLogger("cams_server.calls")
+
+# Longest a call waits for the shared nonce and flow store before it is refused.
+GUARD_TIMEOUT_SECONDS = 2.0
 
 
 @dataclass(slots=True)
@@ -50,7 +54,7 @@ class Gateway:
         catalog: Catalog,
         world: WorldCache,
         database: Database,
-        flow: FlowWindow,
+        guard: CallGuard,
         authenticator: Authenticator,
         diagnostics: DiagnosticCodec,
         clock: Clock,
@@ -61,13 +65,13 @@ class Gateway:
         self._catalog = catalog
         self._world = world
         self._database = database
-        self._flow = flow
+        self._guard = guard
         self._auth = authenticator
         self._diagnostics = diagnostics
         self._clock = clock
         self._run = run
 
-    def handle(self, request: WireRequest, record: CallRecord) -> EncodedResponse:
+    async def handle(self, request: WireRequest, record: CallRecord) -> EncodedResponse:
         params = request.params()
         xml = params.get("Format", "").upper() == "XML"
         host = request.header("host") or ""
@@ -79,7 +83,7 @@ class Gateway:
             parsed = op.parse_parameters(params)
             caller = self._auth.authenticate(request, params)
             record.principal = caller.principal.arn
-            self._admit(op, caller)
+            await self._admit(op, caller)
             ctx = CallContext(
                 request_id=record.request_id,
                 operation=op,
@@ -94,7 +98,10 @@ class Gateway:
                 sts=self._sts,
             )
             try:
-                fields = self._run(ctx)
+                if self._database.is_sqlite:  # a local write of microseconds: no thread hop
+                    fields = self._run(ctx)
+                else:
+                    fields = await asyncio.to_thread(self._run, ctx)
             except SQLAlchemyError:
                 log.exception("%s: database failure", record.request_id)
                 raise errors.service_unavailable(
@@ -122,13 +129,24 @@ class Gateway:
             raise errors.need_ssl(op.name)
         return op
 
-    def _admit(self, op: Operation, caller: Caller) -> None:
-        if op.flow_limit is None:
-            return
+    async def _admit(self, op: Operation, caller: Caller) -> None:
+        """The nonce once, then the flow window (contract section 2, steps 2 and 3)."""
         account = caller.principal.account_id
-        wait = self._flow.admit(f"{account}:{op.name}", op.flow_limit, 1.0, self._clock.now())
-        if wait is None:
+        flow = None if op.flow_limit is None else FlowRequest(f"{account}:{op.name}", op.flow_limit)
+        try:
+            admission = await asyncio.wait_for(
+                self._guard.admit(caller.nonce, flow, self._clock.now()), GUARD_TIMEOUT_SECONDS
+            )
+        except (GuardUnavailable, TimeoutError) as exc:
+            log.warning("call guard unavailable: %s", exc)
+            raise errors.service_unavailable(
+                "Nonces and flow control cannot be checked right now; retry shortly."
+            ) from None
+        if not admission.nonce_fresh:
+            raise errors.signature_nonce_used(caller.nonce.nonce)
+        if admission.wait is None or flow is None:
             return
+        wait = admission.wait
         ms = max(1, math.ceil(wait * 1000))
         reset = int(self._clock.now() + wait)
         headers = {
@@ -136,7 +154,7 @@ class Gateway:
             "x-ratelimit-user-api": f"Limit:{op.flow_limit},Remain:0,TimeLeft:{ms},Reset:{reset}",
         }
         hint = (
-            f"{op.name} admits {op.flow_limit} calls per second per account; "
+            f"{op.name} admits {flow.limit} calls per second per account; "
             f"account {account} may call again in {ms} ms."
         )
         try:

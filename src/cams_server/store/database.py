@@ -57,13 +57,29 @@ class Database:
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
+        self.sqlite_path: Path | None = None
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                self.sqlite_path = Path(parsed.database)
+                self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
             self.engine = create_engine(url, connect_args={"check_same_thread": False})
             _sqlite_setup(self.engine)
+        elif self.dialect == "postgresql":
+            if parsed.drivername in ("postgresql", "postgres"):
+                parsed = parsed.set(drivername="postgresql+psycopg")
+            self.engine = create_engine(
+                parsed,
+                pool_pre_ping=True,
+                pool_size=8,
+                max_overflow=8,
+                pool_timeout=3,
+                connect_args={"connect_timeout": 3},
+            )
         else:
-            self.engine = create_engine(url, pool_pre_ping=True)
+            raise ValueError(
+                f"unsupported database {parsed.drivername!r}: use sqlite:///PATH or "
+                "postgresql://USER@HOST:PORT/DB"
+            )
 
     @property
     def is_sqlite(self) -> bool:
@@ -118,6 +134,15 @@ class Database:
             .where(meta.c.key == WORLD_VERSION)
             .values(value=text("CAST(CAST(value AS INTEGER) + 1 AS TEXT)"))
         )
+
+    def ping(self) -> str:
+        """'ok', or why the database cannot be reached."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            return f"unreachable: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        return "ok"
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -10,7 +10,9 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -130,4 +132,21 @@ roi_enablements = Table(
     Column("enabled_at_us", BigInteger, nullable=False),  # epoch microseconds, UTC
     Column("enabled_by", String(512), nullable=False),
     PrimaryKeyConstraint("account_id", "space_id"),
+)
+
+# Nonces and flow-control admissions shared by the processes of one SQLite host
+# (`serve --workers N` without Redis); see gateway/sqlite_guard.py.
+guard_nonces = Table(
+    "guard_nonces",
+    metadata,
+    Column("digest", LargeBinary(16), primary_key=True),
+    Column("expires_us", BigInteger, nullable=False, index=True),
+)
+
+guard_flow = Table(
+    "guard_flow",
+    metadata,
+    Column("key", String(200), nullable=False),
+    Column("admitted_us", BigInteger, nullable=False),
+    Index("ix_guard_flow_key", "key", "admitted_us"),
 )

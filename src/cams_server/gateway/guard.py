@@ -1,0 +1,86 @@
+"""The call guard: a signature nonce accepted once, then the flow-control window.
+
+Both are checked together after authentication, in one step, so a deployment's
+shared store is asked once per call: in memory for one process, in the SQLite file
+for several processes of one host, in Redis (one script, one round trip) for any
+number of processes anywhere. A guard that cannot reach its store raises
+`GuardUnavailable`; the pipeline answers ServiceUnavailable, never admits unchecked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from cams_server.gateway.auth import NonceClaim
+from cams_server.gateway.flow import MemoryFlowWindow
+from cams_server.gateway.nonces import MemoryNonceStore, NonceStoreFull
+
+__all__ = ["Admission", "CallGuard", "FlowRequest", "GuardUnavailable", "MemoryGuard"]
+
+
+class GuardUnavailable(RuntimeError):
+    """The guard's store cannot answer now (down, timed out, full)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRequest:
+    key: str  # "<account>:<action>"
+    limit: int
+    period: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    nonce_fresh: bool
+    wait: float | None = None  # None: admitted; else seconds until a call would be
+
+    @property
+    def admitted(self) -> bool:
+        return self.nonce_fresh and self.wait is None
+
+
+class CallGuard(Protocol):
+    async def admit(self, nonce: NonceClaim, flow: FlowRequest | None, now: float) -> Admission:
+        """Remember the nonce (refusing a repeat), then take a flow slot if there is one."""
+        ...
+
+    async def ready(self) -> str:
+        """'ok', or why not; for the readiness endpoint."""
+        ...
+
+    async def close(self) -> None: ...
+
+    def sizes(self) -> dict[str, int]:
+        """Live entries, for metrics (empty when the store is remote)."""
+        ...
+
+
+class MemoryGuard:
+    """One process: exact and fast, and only correct while it is the only process."""
+
+    def __init__(
+        self, nonces: MemoryNonceStore | None = None, flow: MemoryFlowWindow | None = None
+    ) -> None:
+        self.nonces = nonces or MemoryNonceStore()
+        self.flow = flow or MemoryFlowWindow()
+
+    async def admit(self, nonce: NonceClaim, flow: FlowRequest | None, now: float) -> Admission:
+        try:
+            fresh = self.nonces.remember(nonce.scope, nonce.nonce, nonce.expires_at, now)
+        except NonceStoreFull as exc:
+            raise GuardUnavailable(f"the nonce store is full ({exc})") from None
+        if not fresh:
+            return Admission(False)
+        if flow is None:
+            return Admission(True)
+        return Admission(True, self.flow.admit(flow.key, flow.limit, flow.period, now))
+
+    async def ready(self) -> str:
+        return "ok"
+
+    async def close(self) -> None:
+        return None
+
+    def sizes(self) -> dict[str, int]:
+        return {"nonces": self.nonces.size(), "flow_windows": self.flow.size()}
