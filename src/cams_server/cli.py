@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
-import socket
 import sys
 from pathlib import Path
 
 import click
 
 from cams_server.ram.diagnostics import DiagnosticCodec
-from cams_server.server import ServerSettings, ServerState, default_home
+from cams_server.server import ServerSettings, default_home
+from cams_server.serving import ServeOptions, bind
+from cams_server.serving import serve as run_server
 from cams_server.store.database import DIAGNOSTIC_KEY, Database
 from cams_server.store.enablements import list_enablements
 from cams_server.store.world_repo import apply_world, load_world_from
 from cams_server.tls import TlsFiles, ensure_self_signed
 from cams_server.world.demo import DEMO_ACCOUNT_ID, demo_world
+from cams_server.world.model import World
 from cams_server.world.toml_file import dump_world, load_world
 from cams_server.world.validation import WorldError
 
@@ -149,15 +149,10 @@ def serve(
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-    if redis_url:
+    if workers > 1 and not redis_url and database and not database.startswith("sqlite"):
         _fail(
-            "cams-server: --redis is not supported by this build yet; run without it "
-            "(one process, in-memory flow control and nonces)."
-        )
-    if workers > 1:
-        _fail(
-            "cams-server: --workers above 1 needs shared flow control and nonces, which this "
-            "build does not have yet; refusing to start with silently per-process limits."
+            "cams-server: --workers above 1 on PostgreSQL needs --redis for shared nonces and "
+            "flow-control windows; refusing to start with silently per-process limits."
         )
     tls: TlsFiles | None = None
     if (tls_cert is None) != (tls_key is None):
@@ -170,43 +165,53 @@ def serve(
         hosts = tuple(dict.fromkeys((host, "127.0.0.1", "localhost", "::1")))
         hosts = tuple(h for h in hosts if h not in ("0.0.0.0", "::"))  # noqa: S104
         tls = ensure_self_signed(default_home(), hosts)
-    settings = ServerSettings(database_url=database, home=default_home())
+    settings = ServerSettings(
+        database_url=database,
+        home=default_home(),
+        redis_url=redis_url,
+        shared_guard=workers > 1 and not redis_url,
+    )
     try:
-        state = ServerState(settings)
+        db = Database(settings.resolved_database_url)
+        db.migrate()
     except Exception as exc:
         _fail(f"cams-server: cannot open the database {settings.resolved_database_url}: {exc}")
         return
-    if world_file is not None:
-        try:
-            apply_world(state.database, load_world(world_file), str(world_file))
-        except WorldError as exc:
-            _fail(str(exc))
-    elif demo and not state.world.directory.world.accounts:
-        apply_world(state.database, demo_world(), "<demo world>")
-    state.world.refresh()
-    sock = _bind(host, port)
-    asyncio.run(_serve(state, sock, host, tls, trusted_proxies))
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
+        if world_file is not None:
+            apply_world(db, load_world(world_file), str(world_file))
+        elif demo and not load_world_from(db).accounts:
+            apply_world(db, demo_world(), "<demo world>")
+    except WorldError as exc:
+        _fail(str(exc))
+    world_now = load_world_from(db)
+    db.dispose()
+    try:
+        sock = bind(host, port)
     except OSError as exc:
         _fail(f"cams-server: cannot listen on {host}:{port}: {exc.strerror}")
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
+        return
+    options = ServeOptions(host, settings, workers, tls, trusted_proxies)
+
+    def announce(url: str) -> None:
+        print(f"cams-server listening on {url}", flush=True)
+        if tls is not None and tls.ca is not None:
+            print(
+                f"TLS: trust the local CA with SSL_CERT_FILE={tls.ca} "
+                "(or add it to your system's trust store).",
+                flush=True,
+            )
+        banner = _banner(world_now, url)
+        if banner:
+            print(banner, flush=True)
+
+    run_server(options, sock, announce)
 
 
-def _banner(state: ServerState, url: str) -> str:
-    account = state.world.directory.account(DEMO_ACCOUNT_ID)
-    if account is None:
+def _banner(world: World, url: str) -> str:
+    spec = next((a for a in world.accounts if a.id == DEMO_ACCOUNT_ID), None)
+    if spec is None or not spec.access_keys or not spec.spaces:
         return ""
-    world = state.world.directory.world
-    spec = next(a for a in world.accounts if a.id == DEMO_ACCOUNT_ID)
     protocol, _, endpoint = url.partition("://")
     lines = ["", f"Demo world loaded (account 'demo', {DEMO_ACCOUNT_ID}):"]
     root = spec.access_keys[0]
@@ -230,39 +235,6 @@ def _banner(state: ServerState, url: str) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-async def _serve(
-    state: ServerState,
-    sock: socket.socket,
-    host: str,
-    tls: TlsFiles | None,
-    trusted_proxies: tuple[str, ...],
-) -> None:
-    import uvicorn
-
-    from cams_server.gateway.protocol import uvicorn_config
-
-    server = uvicorn.Server(uvicorn_config(state.app(), tls=tls, trusted_proxies=trusted_proxies))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started and not task.done():
-        await asyncio.sleep(0.01)
-    if server.started:
-        port = sock.getsockname()[1]
-        shown = f"[{host}]" if ":" in host else host
-        url = f"{'https' if tls else 'http'}://{shown}:{port}"
-        print(f"cams-server listening on {url}", flush=True)
-        if tls is not None and tls.ca is not None:
-            print(
-                f"TLS: trust the local CA with SSL_CERT_FILE={tls.ca} "
-                "(or add it to your system's trust store).",
-                flush=True,
-            )
-        banner = _banner(state, url)
-        if banner:
-            print(banner, flush=True)
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 @cli.group()

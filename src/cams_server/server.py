@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -83,7 +84,9 @@ class ServerState:
     def _guard(self) -> CallGuard:
         settings = self.settings
         if settings.redis_url:
-            return RedisGuard(settings.redis_url)
+            # Deployments that share a Redis but not a database must not share windows.
+            prefix = "cams:" + hashlib.sha256(self.database.url.encode()).hexdigest()[:12]
+            return RedisGuard(settings.redis_url, prefix=prefix)
         if settings.shared_guard:
             path = self.database.sqlite_path
             if path is None:

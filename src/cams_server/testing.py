@@ -60,9 +60,13 @@ class CamsServer:
         tls: bool = False,
         trusted_proxies: tuple[str, ...] = (),
         admin_token: str | None = None,
+        redis: str | None = None,
+        workers: int = 1,
     ) -> None:
         if mode == "process" and clock is not None:
             raise ValueError("an injected clock needs mode='thread'")
+        if workers > 1 and mode != "process":
+            raise ValueError("workers > 1 needs mode='process'")
         self._world = world
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if home is None:
@@ -76,6 +80,8 @@ class CamsServer:
         self.tls = tls
         self.trusted_proxies = trusted_proxies
         self.admin_token = admin_token
+        self.redis_url = redis
+        self.workers = workers
         self.ca_file: Path | None = None
         self.port = 0
         self.state: ServerState | None = None
@@ -118,6 +124,7 @@ class CamsServer:
             home=self.home,
             clock=self.clock,
             admin_token=self.admin_token,
+            redis_url=self.redis_url,
         )
 
     def _world_value(self) -> World | None:
@@ -192,6 +199,10 @@ class CamsServer:
             args += ["--trusted-proxy", proxy]
         if self.database_url:
             args += ["--database", self.database_url]
+        if self.redis_url:
+            args += ["--redis", self.redis_url]
+        if self.workers > 1:
+            args += ["--workers", str(self.workers)]
         world = self._world
         if isinstance(world, World) or (isinstance(world, str) and "\n" in world):
             raise ValueError("mode='process' takes a world file path")

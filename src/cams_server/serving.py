@@ -1,0 +1,138 @@
+"""Running servers: one process, or N worker processes sharing one listening socket.
+
+With `workers > 1` the parent binds the socket, forks the workers (each builds its
+own `ServerState` after the fork: no connection crosses a fork), prints the
+listening line once every worker accepts connections, restarts a worker that dies,
+and stops them all on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+import uvicorn
+
+from cams_server.gateway.protocol import uvicorn_config
+from cams_server.server import ServerSettings, ServerState
+from cams_server.tls import TlsFiles
+
+__all__ = ["ServeOptions", "bind", "serve"]
+
+log = logging.getLogger("cams_server")
+_STARTUP_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str
+    settings: ServerSettings
+    workers: int = 1
+    tls: TlsFiles | None = None
+    trusted_proxies: tuple[str, ...] = ()
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url(options: ServeOptions, sock: socket.socket) -> str:
+    port = sock.getsockname()[1]
+    shown = f"[{options.host}]" if ":" in options.host else options.host
+    return f"{'https' if options.tls else 'http'}://{shown}:{port}"
+
+
+async def _serve_one(
+    options: ServeOptions, sock: socket.socket, on_started: Callable[[], None]
+) -> None:
+    state = ServerState(options.settings)
+    config = uvicorn_config(state.app(), tls=options.tls, trusted_proxies=options.trusted_proxies)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    if server.started:
+        on_started()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _worker(options: ServeOptions, sock: socket.socket, ready: Any, index: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    asyncio.run(_serve_one(options, sock, lambda: ready.put(index)))
+
+
+def serve(options: ServeOptions, sock: socket.socket, announce: Callable[[str], None]) -> None:
+    """Serve until stopped; `announce(url)` runs once every process accepts connections."""
+    if options.workers == 1:
+        asyncio.run(_serve_one(options, sock, lambda: announce(_url(options, sock))))
+        return
+    context = multiprocessing.get_context("fork")
+    ready = context.Queue()
+    stopping = False
+
+    def start(index: int) -> BaseProcess:
+        process = context.Process(
+            target=_worker,
+            args=(options, sock, ready, index),
+            name=f"cams-server-worker-{index}",
+            daemon=False,
+        )
+        process.start()
+        return process
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    processes = [start(i) for i in range(options.workers)]
+    started: set[int] = set()
+    deadline = time.monotonic() + _STARTUP_SECONDS
+    while len(started) < options.workers and not stopping:
+        if time.monotonic() > deadline or any(p.exitcode is not None for p in processes):
+            log.error("workers did not start; stopping")
+            stopping = True
+            break
+        with contextlib.suppress(Exception):
+            started.add(ready.get(timeout=0.1))
+    if not stopping:
+        announce(_url(options, sock))
+    while not stopping:
+        time.sleep(0.2)
+        for i, process in enumerate(processes):
+            if process.exitcode is not None and not stopping:
+                log.error(
+                    "worker %d (pid %s) exited with %s; restarting it",
+                    i,
+                    process.pid,
+                    process.exitcode,
+                )
+                processes[i] = start(i)
+    for process in processes:
+        if process.pid is not None and process.exitcode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGTERM)
+    for process in processes:
+        process.join(15)
+        if process.exitcode is None:
+            process.kill()
+            process.join()
+    ready.close()
