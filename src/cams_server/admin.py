@@ -83,8 +83,10 @@ class AdminApi:
                 403,
                 "The admin API is disabled: start the server with CAMS_ADMIN_TOKEN set.",
             )
-        sent = (request.header("authorization") or "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(sent.encode(), self._token.encode()):
+        scheme, _, sent = (request.header("authorization") or "").strip().partition(" ")
+        if scheme.lower() != "bearer":
+            sent = ""
+        if not sent or not hmac.compare_digest(sent.strip().encode(), self._token.encode()):
             raise ServiceError(
                 "Admin.InvalidToken",
                 401,

@@ -102,3 +102,24 @@ def test_capacity_refuses_new_nonces() -> None:
 
 def test_nonce_store_full_is_a_runtime_error() -> None:
     assert issubclass(NonceStoreFull, RuntimeError)
+
+
+def test_every_nonce_is_still_seen_after_the_table_grows() -> None:
+    store = MemoryNonceStore()
+    nonces = [f"n-{i}" for i in range(5000)]  # several rehashes of the 1024-slot table
+    for nonce in nonces:
+        assert store.remember("k", nonce, EXPIRES, NOW) is True
+    assert store.size() == len(nonces)
+    assert all(store.remember("k", nonce, EXPIRES, NOW) is False for nonce in nonces)
+
+
+def test_expired_slots_are_reused_and_dropped_on_growth() -> None:
+    store = MemoryNonceStore()
+    for i in range(3000):
+        store.remember("k", f"old-{i}", NOW + 60, NOW)
+    later = NOW + 600
+    for i in range(3000):
+        assert store.remember("k", f"new-{i}", later + 900, later) is True
+    assert store.size() == 3000
+    assert store.remember("k", "old-1", later + 900, later) is True  # forgotten, new again
+    assert store.remember("k", "new-1", later + 900, later) is False

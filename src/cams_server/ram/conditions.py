@@ -99,11 +99,21 @@ def _in_network(expected: str, actual: str) -> bool:
         return False
 
 
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.strip())
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class _Operator:
     check: Callable[[str, str], bool]  # (policy value, request value) -> bool
     negated: bool
     validate: Callable[[str], object] | None
+    # A request value the operator cannot read fails it, negated or not (fail closed).
+    readable: Callable[[str], bool] | None = None
 
 
 def _lt(a: object, b: object) -> bool:
@@ -146,8 +156,8 @@ OPERATORS: Mapping[str, _Operator] = {
     "DateGreaterThan": _Operator(_compare(_parse_date, _gt), False, _parse_date),
     "DateGreaterThanEquals": _Operator(_compare(_parse_date, _ge), False, _parse_date),
     "Bool": _Operator(_compare(_parse_bool, _eq), False, _parse_bool),
-    "IpAddress": _Operator(_in_network, False, _parse_network),
-    "NotIpAddress": _Operator(_in_network, True, _parse_network),
+    "IpAddress": _Operator(_in_network, False, _parse_network, _is_ip),
+    "NotIpAddress": _Operator(_in_network, True, _parse_network, _is_ip),
 }
 
 
@@ -164,6 +174,8 @@ class Condition:
         actual = context.get(self.key)
         if actual is None:
             return op.negated
+        if op.readable is not None and not op.readable(actual):
+            return False
         matched = any(op.check(expected, actual) for expected in self.values)
         return not matched if op.negated else matched
 
