@@ -12,6 +12,10 @@ from typing import Any
 from cams_server.cams.access import authorize, check_subscription
 from cams_server.cams.catalog import Catalog, load_catalog
 from cams_server.cams.context import CallContext
+from cams_server.cams.metric_reads import (
+    get_chatapp_phone_number_metric,
+    get_chatapp_template_metric,
+)
 from cams_server.cams.roi import enable_whatsapp_roi_metric
 from cams_server.sts.operations import assume_role, get_caller_identity
 
@@ -23,6 +27,8 @@ Handler = Callable[[CallContext], dict[str, Any]]
 HANDLERS: Mapping[str, Mapping[str, Handler]] = {
     "cams-2020-06-06-metadata.json": {
         "EnableWhatsappROIMetric": enable_whatsapp_roi_metric,
+        "GetChatappTemplateMetric": get_chatapp_template_metric,
+        "GetChatappPhoneNumberMetric": get_chatapp_phone_number_metric,
     },
     "sts-2015-04-01-metadata.json": {
         "AssumeRole": assume_role,

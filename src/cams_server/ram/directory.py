@@ -156,6 +156,9 @@ class Directory:
         """Role names are case-insensitive, as in RAM."""
         return self._roles.get((account_id, name.lower()))
 
+    def spaces_of(self, account_id: str) -> list[SpaceRecord]:
+        return [s for s in self._spaces.values() if s.account_id == account_id]
+
     def space(self, space_id: str) -> SpaceRecord | None:
         return self._spaces.get(space_id)
 

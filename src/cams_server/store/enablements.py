@@ -13,7 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from cams_server.store.database import Database
 from cams_server.store.schema import roi_enablements
 
-__all__ = ["Enablement", "enable_roi_metric", "list_enablements"]
+__all__ = ["Enablement", "enable_roi_metric", "enablement_times", "list_enablements"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +82,14 @@ def list_enablements(db: Database) -> list[Enablement]:
             ).order_by(roi_enablements.c.enabled_at_us, roi_enablements.c.account_id)
         ).all()
     return [_from_row(r) for r in rows]
+
+
+def enablement_times(db: Database, account_id: str) -> dict[str | None, int]:
+    """An account's enablements: space id (None = account-wide) -> enabled_at in ms."""
+    with db.transaction() as conn:
+        rows = conn.execute(
+            select(roi_enablements.c.space_id, roi_enablements.c.enabled_at_us).where(
+                roi_enablements.c.account_id == account_id
+            )
+        ).all()
+    return {(r.space_id or None): r.enabled_at_us // 1000 for r in rows}

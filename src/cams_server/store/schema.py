@@ -150,3 +150,96 @@ guard_flow = Table(
     Column("admitted_us", BigInteger, nullable=False),
     Index("ix_guard_flow_key", "key", "admitted_us"),
 )
+
+# ROI statistics (migration 0003): what was sent, what happened to it, and the
+# half-hour roll-ups the metric reads sum.
+sent_messages = Table(
+    "sent_messages",
+    metadata,
+    Column("message_id", String(256), primary_key=True),
+    Column("account_id", String(32), nullable=False),
+    Column("space_id", String(128), nullable=False),
+    Column("phone_number", String(64), nullable=False),
+    Column("template_code", String(128), nullable=False),
+    Column("language", String(32), nullable=False),
+    Column("cost_micros", BigInteger, nullable=False),
+    Column("currency", String(8), nullable=False),
+    Column("sent_at_ms", BigInteger, nullable=False),
+    Column("counted", Boolean, nullable=False),  # sent after its space's enablement
+)
+
+message_events = Table(
+    "message_events",
+    metadata,
+    Column("event_id", String(300), primary_key=True),
+    Column("message_id", String(256), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # sent, delivered, read, failed, click
+    Column("occurred_at_ms", BigInteger, nullable=False),
+    Column("button_type", String(32), nullable=True),
+    Column("button_content", String(256), nullable=True),
+    Column("applied", Boolean, nullable=False),  # rolled up (or judged not countable)
+)
+
+template_buckets = Table(
+    "template_buckets",
+    metadata,
+    Column("account_id", String(32), nullable=False),
+    Column("space_id", String(128), nullable=False),
+    Column("template_code", String(128), nullable=False),
+    Column("language", String(32), nullable=False),
+    Column("bucket_ms", BigInteger, nullable=False),
+    Column("sent", BigInteger, nullable=False),
+    Column("delivered", BigInteger, nullable=False),
+    Column("read", BigInteger, nullable=False),
+    Column("cost_micros", BigInteger, nullable=False),
+    PrimaryKeyConstraint("account_id", "space_id", "template_code", "language", "bucket_ms"),
+)
+
+phone_buckets = Table(
+    "phone_buckets",
+    metadata,
+    Column("account_id", String(32), nullable=False),
+    Column("space_id", String(128), nullable=False),
+    Column("phone_number", String(64), nullable=False),
+    Column("bucket_ms", BigInteger, nullable=False),
+    Column("sent", BigInteger, nullable=False),
+    Column("delivered", BigInteger, nullable=False),
+    PrimaryKeyConstraint("account_id", "space_id", "phone_number", "bucket_ms"),
+)
+
+click_buckets = Table(
+    "click_buckets",
+    metadata,
+    Column("account_id", String(32), nullable=False),
+    Column("space_id", String(128), nullable=False),
+    Column("template_code", String(128), nullable=False),
+    Column("language", String(32), nullable=False),
+    Column("bucket_ms", BigInteger, nullable=False),
+    Column("button_type", String(32), nullable=False),
+    Column("button_content", String(256), nullable=False),
+    Column("clicks", BigInteger, nullable=False),
+    PrimaryKeyConstraint(
+        "account_id",
+        "space_id",
+        "template_code",
+        "language",
+        "bucket_ms",
+        "button_type",
+        "button_content",
+    ),
+)
+
+upstream_outbox = Table(
+    "upstream_outbox",
+    metadata,
+    Column("account_id", String(32), nullable=False),
+    Column("space_id", String(128), nullable=False),
+    Column("waba_id", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # pending, delivering, confirmed, failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_ms", BigInteger, nullable=False),
+    Column("lease_until_ms", BigInteger, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("updated_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("account_id", "space_id"),
+)

@@ -1,0 +1,170 @@
+"""GetChatappTemplateMetric and GetChatappPhoneNumberMetric: what enabling unlocks.
+
+Both read the half-hour roll-ups of a space (or of the account's own, non-ISV
+spaces) over `Start`..`End` (epoch milliseconds, at most 90 days), by `DAILY` or
+`HALF_HOUR` periods aligned to UTC. On a space whose statistics were never enabled
+they answer `RoiMetric.NotEnabled` rather than zeros that would look like no traffic.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from cams_server.cams.access import authorize_space
+from cams_server.cams.context import CallContext
+from cams_server.cams.outcomes import BUCKET_MS
+from cams_server.gateway.errors import invalid_parameter
+from cams_server.store.enablements import enablement_times
+from cams_server.store.statistics import read_phone_buckets, read_template_buckets
+
+__all__ = ["get_chatapp_phone_number_metric", "get_chatapp_template_metric"]
+
+_PERIOD_MS = {"DAILY": 24 * 3600 * 1000, "HALF_HOUR": BUCKET_MS}
+_MAX_RANGE_MS = 90 * 24 * 3600 * 1000
+
+
+def _periods(ctx: CallContext) -> tuple[str, int, list[int]]:
+    granularity = str(ctx.params.get("Granularity") or "DAILY")
+    if granularity not in _PERIOD_MS:
+        raise invalid_parameter(
+            "Granularity", f"Granularity must be DAILY or HALF_HOUR, got {granularity!r}."
+        )
+    start, end = int(ctx.params["Start"]), int(ctx.params["End"])
+    if start < 0:
+        raise invalid_parameter("Start", "Start is epoch milliseconds and cannot be negative.")
+    if end < start:
+        raise invalid_parameter("End", f"End ({end}) is before Start ({start}).")
+    if end - start > _MAX_RANGE_MS:
+        raise invalid_parameter(
+            "End", "Start to End spans more than 90 days; ask for at most 90 days at a time."
+        )
+    length = _PERIOD_MS[granularity]
+    first = start - start % length
+    return granularity, length, list(range(first, end + 1, length))
+
+
+def _spaces(ctx: CallContext) -> list[str]:
+    """The spaces to read, after ownership, ISV and enablement checks."""
+    space_id = ctx.params.get("CustSpaceId")
+    space = authorize_space(ctx, space_id, ctx.params.get("IsvCode"))
+    account = ctx.caller.principal.account_id
+    enabled = enablement_times(ctx.database, account)
+    if space is not None:
+        if space.id in enabled or (not space.is_isv_customer and None in enabled):
+            return [space.id]
+        raise ctx.operation.error(
+            "RoiMetric.NotEnabled",
+            f"Call EnableWhatsappROIMetric with CustSpaceId={space.id} first; only messages "
+            "sent after that are counted.",
+        )
+    own = [s.id for s in ctx.directory.spaces_of(account) if not s.is_isv_customer]
+    chosen = own if None in enabled else [s for s in own if s in enabled]
+    if not chosen:
+        raise ctx.operation.error(
+            "RoiMetric.NotEnabled",
+            f"Account {account} has not enabled them for its own spaces: call "
+            "EnableWhatsappROIMetric first; only messages sent after that are counted.",
+        )
+    return chosen
+
+
+def _money(micros: int) -> float:
+    return round(micros / 1_000_000, 6)
+
+
+def get_chatapp_template_metric(ctx: CallContext) -> dict[str, Any]:
+    spaces = _spaces(ctx)
+    granularity, length, periods = _periods(ctx)
+    template = str(ctx.params["TemplateCode"])
+    language = ctx.params.get("Language")
+    template_type = str(ctx.params.get("TemplateType") or "WHATSAPP")
+    if template_type not in ("WHATSAPP", "VIBER"):
+        raise invalid_parameter("TemplateType", "TemplateType must be WHATSAPP or VIBER.")
+    data: list[dict[str, Any]] = []
+    if template_type == "WHATSAPP":
+        rows, clicks = read_template_buckets(
+            ctx.database,
+            ctx.caller.principal.account_id,
+            spaces,
+            template,
+            None if language is None else str(language),
+            periods[0],
+            periods[-1] + length,
+        )
+        sums: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        for r in rows:
+            s = sums[(r.language, r.bucket_ms - (r.bucket_ms - periods[0]) % length)]
+            s[0] += int(r.sent)
+            s[1] += int(r.delivered)
+            s[2] += int(r.read)
+            s[3] += int(r.cost_micros)
+        buttons: dict[tuple[str, int], dict[tuple[str, str], int]] = defaultdict(dict)
+        for c in clicks:
+            key = (c.language, c.bucket_ms - (c.bucket_ms - periods[0]) % length)
+            button = (c.button_type, c.button_content)
+            buttons[key][button] = buttons[key].get(button, 0) + int(c.clicks)
+        languages = sorted({lang for lang, _ in sums} | {lang for lang, _ in buttons})
+        if language is not None and str(language) not in languages:
+            languages.append(str(language))
+        for lang in languages:
+            for period in periods:
+                sent, delivered, read, cost = sums.get((lang, period), [0, 0, 0, 0])
+                pressed = sorted(buttons.get((lang, period), {}).items())
+                cliented = [
+                    {"Type": t, "ButtonContent": text, "Count": n} for (t, text), n in pressed
+                ]
+                url_clicks = sum(n for (t, _), n in pressed if t == "url_button")
+                entry: dict[str, Any] = {
+                    "TemplateCode": template,
+                    "Language": lang,
+                    "SentCount": sent,
+                    "DeliveredCount": delivered,
+                    "ReadCount": read,
+                    "Cliented": cliented,
+                    "Start": period,
+                    "End": period + length - 1,
+                    "Granularity": granularity,
+                    "AmountSpent": _money(cost),
+                }
+                if delivered:
+                    entry["CostPerDelivered"] = _money(cost // delivered)
+                if url_clicks:
+                    entry["CostPerUrlButtonClick"] = _money(cost // url_clicks)
+                data.append(entry)
+    return {"Code": "OK", "Message": "None", "AccessDeniedDetail": "NONE", "Data": data}
+
+
+def get_chatapp_phone_number_metric(ctx: CallContext) -> dict[str, Any]:
+    spaces = _spaces(ctx)
+    granularity, length, periods = _periods(ctx)
+    phone = ctx.params.get("PhoneNumber")
+    rows = read_phone_buckets(
+        ctx.database,
+        ctx.caller.principal.account_id,
+        spaces,
+        None if phone is None else str(phone),
+        periods[0],
+        periods[-1] + length,
+    )
+    sums: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
+    for r in rows:
+        s = sums[(r.phone_number, r.bucket_ms - (r.bucket_ms - periods[0]) % length)]
+        s[0] += int(r.sent)
+        s[1] += int(r.delivered)
+    numbers = sorted({n for n, _ in sums})
+    if phone is not None and str(phone) not in numbers:
+        numbers.append(str(phone))
+    data = [
+        {
+            "PhoneNumber": number,
+            "SentCount": sums.get((number, p), [0, 0])[0],
+            "DeliveredCount": sums.get((number, p), [0, 0])[1],
+            "Start": p,
+            "End": p + length - 1,
+            "Granularity": granularity,
+        }
+        for number in numbers
+        for p in periods
+    ]
+    return {"Code": "OK", "Message": "None", "AccessDeniedDetail": "NONE", "Data": data}
