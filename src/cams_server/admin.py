@@ -13,12 +13,15 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from cams_server.cams.ingestion import RecordError, parse_records
+from cams_server.cams.outcomes import OutcomeEvent, SentMessage
 from cams_server.gateway.encoding import EncodedResponse
 from cams_server.gateway.errors import ServiceError
 from cams_server.gateway.guard import CallGuard
 from cams_server.gateway.request import WireRequest
 from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.store.database import Database
+from cams_server.store.statistics import IngestResult
 
 __all__ = ["AdminApi"]
 
@@ -33,14 +36,21 @@ def _json(status: int, request_id: str, body: Mapping[str, Any]) -> EncodedRespo
 
 class AdminApi:
     def __init__(
-        self, token: str | None, diagnostics: DiagnosticCodec, database: Database, guard: CallGuard
+        self,
+        token: str | None,
+        diagnostics: DiagnosticCodec,
+        database: Database,
+        guard: CallGuard,
+        ingest: Callable[[list[SentMessage], list[OutcomeEvent]], IngestResult],
     ) -> None:
         self._token = token
         self._diagnostics = diagnostics
         self._database = database
         self._guard = guard
+        self._ingest = ingest
         self._routes: dict[tuple[str, str], Callable[[WireRequest, str], EncodedResponse]] = {
             ("POST", "/_cams/ram/decode-diagnostic"): self._decode_diagnostic,
+            ("POST", "/_cams/messages"): self._messages,
         }
 
     def handles(self, path: str) -> bool:
@@ -59,7 +69,9 @@ class AdminApi:
                 f"The admin API has no {request.method} {request.path}.",
             )
         self._check_token(request)
-        return route(request, request_id)
+        if self._database.is_sqlite:
+            return route(request, request_id)
+        return await asyncio.to_thread(route, request, request_id)
 
     async def _ready(self, request_id: str) -> EncodedResponse:
         """Each dependency's state; 503 unless all are 'ok'. Bounded by READY_TIMEOUT."""
@@ -112,3 +124,25 @@ class AdminApi:
         except ValueError as exc:
             raise ServiceError("InvalidParameter.EncodedDiagnosticMessage", 400, str(exc)) from None
         return _json(200, request_id, {"DecodedDiagnosticMessage": decoded})
+
+    def _messages(self, request: WireRequest, request_id: str) -> EncodedResponse:
+        """Sent-message records and outcome events (see cams/ingestion.py), all or nothing."""
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            raise ServiceError(
+                "InvalidParameter.Body", 400, 'Send a JSON list of records, or {"records": [...]}.'
+            ) from None
+        records = body.get("records") if isinstance(body, dict) else body
+        if not isinstance(records, list):
+            raise ServiceError(
+                "InvalidParameter.Body", 400, 'Send a JSON list of records, or {"records": [...]}.'
+            )
+        try:
+            messages, events = parse_records(records)
+            result = self._ingest(messages, events)
+        except RecordError as exc:
+            raise ServiceError(
+                "InvalidParameter.Records", 400, f"Nothing was recorded: {exc}"
+            ) from None
+        return _json(200, request_id, result.to_json())

@@ -5,19 +5,26 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import click
 
+from cams_server.cams.ingestion import RecordError, ingest_records, parse_records
+from cams_server.cams.simulation import Funnel, TemplateMix
+from cams_server.cams.simulation import simulate as simulate_traffic
 from cams_server.ram.diagnostics import DiagnosticCodec
+from cams_server.ram.directory import Directory
 from cams_server.server import ServerSettings, default_home
 from cams_server.serving import ServeOptions, bind
 from cams_server.serving import serve as run_server
 from cams_server.store.database import DIAGNOSTIC_KEY, Database
 from cams_server.store.enablements import list_enablements
+from cams_server.store.statistics import IngestResult
 from cams_server.store.world_repo import apply_world, load_world_from
 from cams_server.tls import TlsFiles, ensure_self_signed
-from cams_server.world.demo import DEMO_ACCOUNT_ID, demo_world
+from cams_server.world.demo import DEMO_ACCOUNT_ID, seed_demo
 from cams_server.world.model import World
 from cams_server.world.toml_file import dump_world, load_world
 from cams_server.world.validation import WorldError
@@ -181,7 +188,7 @@ def serve(
         if world_file is not None:
             apply_world(db, load_world(world_file), str(world_file))
         elif demo and not load_world_from(db).accounts:
-            apply_world(db, demo_world(), "<demo world>")
+            seed_demo(db, time.time())
     except WorldError as exc:
         _fail(str(exc))
     world_now = load_world_from(db)
@@ -275,6 +282,124 @@ def roi_list(database: str | None) -> None:
     """One JSON object per line for each enablement."""
     for enablement in list_enablements(_open_database(database)):
         click.echo(json.dumps(enablement.to_json()))
+
+
+@cli.group()
+def events() -> None:
+    """Message outcomes: sent-message records, statuses, clicks."""
+
+
+@events.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@database_option
+def events_import(file: Path, database: str | None) -> None:
+    """Ingest FILE.jsonl: one record per line (sent, status, click or a webhook payload).
+
+    All or nothing: a bad line is reported with its number and nothing is recorded.
+    """
+    records: list[object] = []
+    with file.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except ValueError as exc:
+                _fail(f"{file}:{number}: not valid JSON: {exc}")
+    db = _open_database(database)
+    try:
+        messages, outcome_events = parse_records(records)
+        result = ingest_records(db, Directory(load_world_from(db)), messages, outcome_events)
+    except RecordError as exc:
+        problems = "\n".join(f"  {file}: line {_line(p)}" for p in exc.problems[:50])
+        _fail(f"{file}: nothing was recorded:\n{problems}")
+        return
+    click.echo(json.dumps(result.to_json()))
+
+
+def _line(problem: str) -> str:
+    """'[3].status: ...' (0-based record index) -> '4 (.status): ...'."""
+    if problem.startswith("["):
+        index, _, rest = problem[1:].partition("]")
+        if index.isdigit():
+            return f"{int(index) + 1}{rest}"
+    return problem
+
+
+@cli.command()
+@click.option("--space", "space_id", required=True, help="The space (CustSpaceId) to fill.")
+@click.option(
+    "--phone",
+    "phone_number",
+    default="8613800000000",
+    show_default=True,
+    help="The business phone number the messages go out from.",
+)
+@click.option("--messages", default=10_000, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--days",
+    default=7,
+    show_default=True,
+    type=click.IntRange(min=1, max=90),
+    help="Spread the sends over the last DAYS days.",
+)
+@click.option(
+    "--template",
+    "templates",
+    multiple=True,
+    default=("welcome:en", "promo:es"),
+    show_default=True,
+    help="CODE:LANGUAGE[:WEIGHT], repeatable.",
+)
+@click.option("--delivered-rate", default=0.92, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--read-rate", default=0.65, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--click-rate", default=0.12, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--price", default="0.0147", show_default=True, help="Cost of one message.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@database_option
+def simulate(
+    space_id: str,
+    phone_number: str,
+    messages: int,
+    days: int,
+    templates: tuple[str, ...],
+    delivered_rate: float,
+    read_rate: float,
+    click_rate: float,
+    price: str,
+    seed: int,
+    database: str | None,
+) -> None:
+    """Produce realistic traffic for a space through the normal ingestion path."""
+    mix: list[TemplateMix] = []
+    for text in templates:
+        parts = text.split(":")
+        if len(parts) not in (2, 3) or not all(parts[:2]):
+            _fail(f"--template {text!r}: expected CODE:LANGUAGE[:WEIGHT]")
+        try:
+            weight = float(parts[2]) if len(parts) == 3 else 1.0
+        except ValueError:
+            _fail(f"--template {text!r}: the weight must be a number")
+            return
+        mix.append(TemplateMix(parts[0], parts[1], weight))
+    try:
+        funnel = Funnel(delivered_rate, read_rate, click_rate, Decimal(price))
+    except InvalidOperation:
+        _fail(f"--price {price!r} is not a number")
+        return
+    db = _open_database(database)
+    directory = Directory(load_world_from(db))
+    if directory.space(space_id) is None:
+        _fail(f"cams-server: space {space_id!r} is not declared in the world")
+    now = int(time.time() * 1000)
+    total = IngestResult()
+    for batch, outcome_events in simulate_traffic(
+        space_id, phone_number, mix, funnel, messages, now - days * 86_400_000, now, seed
+    ):
+        result = ingest_records(db, directory, batch, outcome_events)
+        for name in ("messages", "events", "duplicates", "counted", "not_counted", "pending"):
+            setattr(total, name, getattr(total, name) + getattr(result, name))
+    click.echo(json.dumps(total.to_json()))
 
 
 @cli.group()

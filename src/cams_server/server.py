@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cams_server.admin import AdminApi
+from cams_server.cams.ingestion import ingest_records
 from cams_server.cams.operations import implemented_catalog, run_operation
+from cams_server.cams.outcomes import OutcomeEvent, SentMessage
 from cams_server.clock import Clock, SystemClock
 from cams_server.gateway.asgi import GatewayApp
 from cams_server.gateway.auth import Authenticator
@@ -26,6 +28,8 @@ from cams_server.gateway.sqlite_guard import SqliteGuard
 from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.ram.sts_tokens import StsTokenCodec
 from cams_server.store.database import DIAGNOSTIC_KEY, STS_KEY, Database, default_database_url
+from cams_server.store.statistics import IngestResult
+from cams_server.webhooks import WhatsAppWebhook
 from cams_server.world.cache import WorldCache
 
 __all__ = ["ServerSettings", "ServerState", "build_app", "default_home"]
@@ -49,6 +53,14 @@ class ServerSettings:
     # `shared_guard` (several processes of one host); else this process's memory.
     redis_url: str | None = None
     shared_guard: bool = False
+    # The WhatsApp webhook: the Meta app secret that signs deliveries, and the token of
+    # the verification handshake.
+    whatsapp_app_secret: str | None = field(
+        default_factory=lambda: os.environ.get("CAMS_WHATSAPP_APP_SECRET")
+    )
+    whatsapp_verify_token: str | None = field(
+        default_factory=lambda: os.environ.get("CAMS_WHATSAPP_VERIFY_TOKEN")
+    )
 
     @property
     def resolved_database_url(self) -> str:
@@ -118,8 +130,22 @@ class ServerState:
                 log.exception("could not refresh the world; keeping the last one")
 
     def app(self) -> GatewayApp:
-        admin = AdminApi(self.settings.admin_token, self.diagnostics, self.database, self.guard)
-        return GatewayApp(self.gateway, admin, on_startup=self.start, on_shutdown=self.stop)
+        admin = AdminApi(
+            self.settings.admin_token, self.diagnostics, self.database, self.guard, self.ingest
+        )
+        webhook = WhatsAppWebhook(
+            self.settings.whatsapp_app_secret,
+            self.settings.whatsapp_verify_token,
+            lambda events: self.ingest([], events),
+            in_thread=not self.database.is_sqlite,
+        )
+        return GatewayApp(
+            self.gateway, admin, webhook, on_startup=self.start, on_shutdown=self.stop
+        )
+
+    def ingest(self, messages: list[SentMessage], events: list[OutcomeEvent]) -> IngestResult:
+        """Record message outcomes against the live world (see cams/ingestion.py)."""
+        return ingest_records(self.database, self.world.directory, messages, events)
 
 
 def build_app(settings: ServerSettings | None = None) -> GatewayApp:

@@ -17,6 +17,10 @@ from cams_server.gateway.encoding import encode_error, new_request_id
 from cams_server.gateway.errors import ServiceError
 from cams_server.gateway.pipeline import CallRecord, Gateway
 from cams_server.gateway.request import MAX_BODY_BYTES, WireRequest
+from cams_server.webhooks import WEBHOOK_PATH, WhatsAppWebhook
+
+# Webhook deliveries and admin batches of records may be larger than an API call.
+MAX_INGEST_BYTES = 8 * 1024 * 1024
 
 __all__ = ["GatewayApp"]
 
@@ -61,11 +65,13 @@ class GatewayApp:
         self,
         gateway: Gateway,
         admin: AdminApi | None = None,
+        webhook: WhatsAppWebhook | None = None,
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._gateway = gateway
         self._admin = admin
+        self._webhook = webhook
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
 
@@ -103,14 +109,16 @@ class GatewayApp:
                     host = value.decode("latin-1")
             path = scope.get("path", "/")
             admin = self._admin is not None and self._admin.handles(path)
-            if path != "/" and not admin:
+            webhook = self._webhook is not None and path == WEBHOOK_PATH
+            if path != "/" and not admin and not webhook:
                 raise errors.invalid_action(
                     "", f"Path {path!r} has no API: every operation is called on / (RPC style)."
                 )
             try:
-                body = await _read_body(scope, receive, MAX_BODY_BYTES)
+                limit = MAX_BODY_BYTES if path == "/" else MAX_INGEST_BYTES
+                body = await _read_body(scope, receive, limit)
             except _TooLarge:
-                raise errors.request_too_large(MAX_BODY_BYTES) from None
+                raise errors.request_too_large(limit) from None
             client = scope.get("client") or ("", 0)
             request = WireRequest.build(
                 scope["method"],
@@ -125,6 +133,10 @@ class GatewayApp:
                 assert self._admin is not None
                 record.action = path
                 response = await self._admin.handle(request, record.request_id)
+            elif webhook:
+                assert self._webhook is not None
+                record.action = path
+                response = await self._webhook.handle(request, record.request_id)
             else:
                 response = await self._gateway.handle(request, record)
         except ServiceError as error:

@@ -8,6 +8,12 @@ from __future__ import annotations
 
 import secrets
 
+from cams_server.cams.ingestion import ingest_records
+from cams_server.cams.simulation import Funnel, TemplateMix, simulate
+from cams_server.ram.directory import Directory
+from cams_server.store.database import Database
+from cams_server.store.enablements import enable_roi_metric
+from cams_server.store.world_repo import apply_world
 from cams_server.world.model import (
     AccessKeySpec,
     AccountSpec,
@@ -17,7 +23,7 @@ from cams_server.world.model import (
     World,
 )
 
-__all__ = ["DEMO_ACCOUNT_ID", "demo_world"]
+__all__ = ["DEMO_ACCOUNT_ID", "demo_world", "seed_demo"]
 
 DEMO_ACCOUNT_ID = "5000000000000001"
 
@@ -55,3 +61,32 @@ def demo_world() -> World:
             ),
         )
     )
+
+
+def seed_demo(database: Database, now: float) -> None:
+    """Apply the demo world, enable ROI statistics on its main space eight days ago, and
+    fill a week of simulated traffic, so the metric reads answer with data at once."""
+    world = demo_world()
+    apply_world(database, world, "<demo world>")
+    account = world.accounts[0]
+    enable_roi_metric(
+        database,
+        account.id,
+        "cams-demo-main",
+        int((now - 8 * 86_400) * 1e6),
+        f"acs:ram::{account.id}:root",
+    )
+    directory = Directory(world)
+    end_ms = int(now * 1000)
+    for messages, events in simulate(
+        "cams-demo-main",
+        "8613800000000",
+        [TemplateMix("welcome", "en", 2.0), TemplateMix("promo", "es")],
+        Funnel(),
+        5000,
+        end_ms - 7 * 86_400_000,
+        end_ms,
+        seed=1,
+        prefix="demo",
+    ):
+        ingest_records(database, directory, messages, events)

@@ -1,0 +1,124 @@
+"""The WhatsApp Cloud API webhook: message statuses and button replies in.
+
+`GET /webhooks/whatsapp` answers Meta's verification handshake (`hub.mode=subscribe`,
+`hub.verify_token`, `hub.challenge`). `POST` bodies must carry
+`X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body under the app secret>`;
+anything else is refused and logged, never counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from cams_server.cams.ingestion import RecordError, parse_webhook
+from cams_server.cams.outcomes import OutcomeEvent
+from cams_server.gateway.encoding import EncodedResponse
+from cams_server.gateway.errors import ServiceError
+from cams_server.gateway.request import WireRequest
+from cams_server.store.statistics import IngestResult
+
+__all__ = ["WEBHOOK_PATH", "WhatsAppWebhook"]
+
+WEBHOOK_PATH = "/webhooks/whatsapp"
+log = logging.getLogger("cams_server.webhooks")
+
+
+def _json(status: int, request_id: str, body: dict[str, Any]) -> EncodedResponse:
+    payload = json.dumps({"RequestId": request_id, **body}).encode()
+    return (
+        status,
+        [
+            (b"content-type", b"application/json;charset=utf-8"),
+            (b"x-acs-request-id", request_id.encode()),
+        ],
+        payload,
+    )
+
+
+class WhatsAppWebhook:
+    def __init__(
+        self,
+        app_secret: str | None,
+        verify_token: str | None,
+        ingest: Callable[[list[OutcomeEvent]], IngestResult],
+        in_thread: bool,
+    ) -> None:
+        self._secret = app_secret
+        self._verify_token = verify_token
+        self._ingest = ingest
+        self._in_thread = in_thread
+
+    async def handle(self, request: WireRequest, request_id: str) -> EncodedResponse:
+        if request.method == "GET":
+            return self._handshake(request, request_id)
+        return await self._receive(request, request_id)
+
+    def _handshake(self, request: WireRequest, request_id: str) -> EncodedResponse:
+        params = dict(request.query)
+        token = params.get("hub.verify_token", "")
+        if (
+            params.get("hub.mode") == "subscribe"
+            and self._verify_token
+            and hmac.compare_digest(token.encode(), self._verify_token.encode())
+        ):
+            challenge = params.get("hub.challenge", "").encode()
+            return (
+                200,
+                [
+                    (b"content-type", b"text/plain;charset=utf-8"),
+                    (b"x-acs-request-id", request_id.encode()),
+                ],
+                challenge,
+            )
+        log.warning(
+            "%s: webhook verification refused (mode=%r)", request_id, params.get("hub.mode")
+        )
+        raise ServiceError(
+            "Webhook.VerificationFailed",
+            403,
+            "hub.mode must be subscribe and hub.verify_token must match the "
+            "configured verify token (CAMS_WHATSAPP_VERIFY_TOKEN).",
+        )
+
+    async def _receive(self, request: WireRequest, request_id: str) -> EncodedResponse:
+        if not self._secret:
+            raise ServiceError(
+                "Webhook.NotConfigured",
+                503,
+                "No app secret is configured (CAMS_WHATSAPP_APP_SECRET): "
+                "webhook deliveries cannot be verified, so none are accepted.",
+            )
+        sent = request.header("x-hub-signature-256") or ""
+        expected = (
+            "sha256=" + hmac.new(self._secret.encode(), request.body, hashlib.sha256).hexdigest()
+        )
+        if not hmac.compare_digest(sent.strip().lower().encode(), expected.encode()):
+            log.warning(
+                "%s: webhook with a %s signature refused",
+                request_id,
+                "missing" if not sent else "bad",
+            )
+            raise ServiceError(
+                "Webhook.InvalidSignature",
+                401,
+                "X-Hub-Signature-256 must be sha256=<hex HMAC-SHA256 of the raw "
+                "body, keyed with the app secret>.",
+            )
+        try:
+            payload = json.loads(request.body)
+            events = parse_webhook(payload)
+        except (ValueError, RecordError) as exc:
+            raise ServiceError(
+                "Webhook.InvalidPayload", 400, f"Not a WhatsApp webhook payload: {exc}"
+            ) from None
+        if self._in_thread:
+            result = await asyncio.to_thread(self._ingest, events)
+        else:
+            result = self._ingest(events)
+        return _json(200, request_id, result.to_json())
