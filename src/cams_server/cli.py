@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from decimal import Decimal, InvalidOperation
@@ -14,6 +15,7 @@ import click
 from cams_server.cams.ingestion import RecordError, ingest_records, parse_records
 from cams_server.cams.simulation import Funnel, TemplateMix
 from cams_server.cams.simulation import simulate as simulate_traffic
+from cams_server.cams.upstream import GraphApi
 from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.ram.directory import Directory
 from cams_server.server import ServerSettings, default_home
@@ -148,6 +150,9 @@ def serve(
     tls_mode: str | None,
     tls_cert: Path | None,
     tls_key: Path | None,
+    graph_api_url: str | None,
+    graph_api_token: str | None,
+    graph_api_version: str,
     trusted_proxies: tuple[str, ...],
 ) -> None:
     """Start the API server."""
@@ -172,7 +177,21 @@ def serve(
         hosts = tuple(dict.fromkeys((host, "127.0.0.1", "localhost", "::1")))
         hosts = tuple(h for h in hosts if h not in ("0.0.0.0", "::"))  # noqa: S104
         tls = ensure_self_signed(default_home(), hosts)
+    if bool(graph_api_url) != bool(graph_api_token):
+        _fail("cams-server: --graph-api-url and --graph-api-token go together.")
+    graph = (
+        GraphApi(
+            graph_api_url,
+            graph_api_token,
+            graph_api_version,
+            lease_seconds=float(os.environ.get("CAMS_GRAPH_API_LEASE_SECONDS") or 30),
+            backoff_seconds=float(os.environ.get("CAMS_GRAPH_API_BACKOFF_SECONDS") or 2),
+        )
+        if graph_api_url and graph_api_token
+        else None
+    )
     settings = ServerSettings(
+        graph=graph,
         database_url=database,
         home=default_home(),
         redis_url=redis_url,

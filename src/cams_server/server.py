@@ -18,6 +18,7 @@ from cams_server.admin import AdminApi
 from cams_server.cams.ingestion import ingest_records
 from cams_server.cams.operations import implemented_catalog, run_operation
 from cams_server.cams.outcomes import OutcomeEvent, SentMessage
+from cams_server.cams.upstream import GraphApi, UpstreamWorker
 from cams_server.clock import Clock, SystemClock
 from cams_server.gateway.asgi import GatewayApp
 from cams_server.gateway.auth import Authenticator
@@ -35,6 +36,13 @@ from cams_server.world.cache import WorldCache
 __all__ = ["ServerSettings", "ServerState", "build_app", "default_home"]
 
 log = logging.getLogger("cams_server")
+
+
+def _graph_from_environment() -> GraphApi | None:
+    url, token = os.environ.get("CAMS_GRAPH_API_URL"), os.environ.get("CAMS_GRAPH_API_TOKEN")
+    if not url or not token:
+        return None
+    return GraphApi(url, token, os.environ.get("CAMS_GRAPH_API_VERSION") or "v21.0")
 
 
 def default_home() -> Path:
@@ -61,6 +69,8 @@ class ServerSettings:
     whatsapp_verify_token: str | None = field(
         default_factory=lambda: os.environ.get("CAMS_WHATSAPP_VERIFY_TOKEN")
     )
+    # Meta's Graph API, where enabling also turns on a WABA's insights (None: local only).
+    graph: GraphApi | None = field(default_factory=lambda: _graph_from_environment())
 
     @property
     def resolved_database_url(self) -> str:
@@ -90,7 +100,14 @@ class ServerState:
             clock=settings.clock,
             run=run_operation,
             sts=self.sts,
+            upstream_configured=settings.graph is not None,
         )
+        self.upstream = (
+            None
+            if settings.graph is None
+            else UpstreamWorker(self.database, settings.graph, settings.clock)
+        )
+        self._upstream_task: asyncio.Task[None] | None = None
         self._refresher: asyncio.Task[None] | None = None
 
     def _guard(self) -> CallGuard:
@@ -110,13 +127,19 @@ class ServerState:
         return MemoryGuard()
 
     async def start(self) -> None:
-        self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
+        loop = asyncio.get_running_loop()
+        self._refresher = loop.create_task(self._refresh_forever())
+        if self.upstream is not None:
+            self._upstream_task = loop.create_task(self.upstream.run_forever())
 
     async def stop(self) -> None:
-        if self._refresher is not None:
-            self._refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
+        for task in (self._refresher, self._upstream_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self.upstream is not None:
+            await self.upstream.close()
         await self.guard.close()
         self.database.dispose()
 

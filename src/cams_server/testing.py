@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import pytest
 
+from cams_server.cams.upstream import GraphApi
 from cams_server.clock import Clock, SystemClock
 from cams_server.gateway.protocol import uvicorn_config
 from cams_server.server import ServerSettings, ServerState
@@ -62,6 +63,7 @@ class CamsServer:
         admin_token: str | None = None,
         redis: str | None = None,
         workers: int = 1,
+        graph: GraphApi | None = None,
     ) -> None:
         if mode == "process" and clock is not None:
             raise ValueError("an injected clock needs mode='thread'")
@@ -82,6 +84,7 @@ class CamsServer:
         self.admin_token = admin_token
         self.redis_url = redis
         self.workers = workers
+        self.graph = graph
         self.ca_file: Path | None = None
         self.port = 0
         self.state: ServerState | None = None
@@ -125,6 +128,7 @@ class CamsServer:
             clock=self.clock,
             admin_token=self.admin_token,
             redis_url=self.redis_url,
+            graph=self.graph,
         )
 
     def _world_value(self) -> World | None:
@@ -203,6 +207,15 @@ class CamsServer:
             args += ["--redis", self.redis_url]
         if self.workers > 1:
             args += ["--workers", str(self.workers)]
+        if self.graph is not None:
+            args += [
+                "--graph-api-url",
+                self.graph.base_url,
+                "--graph-api-token",
+                self.graph.token,
+                "--graph-api-version",
+                self.graph.version,
+            ]
         world = self._world
         if isinstance(world, World) or (isinstance(world, str) and "\n" in world):
             raise ValueError("mode='process' takes a world file path")

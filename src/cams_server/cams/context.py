@@ -37,6 +37,7 @@ class CallContext:
     diagnostics: DiagnosticCodec
     enablements: EnablementCache
     sts: StsTokenCodec
+    upstream_configured: bool = False  # a Graph API is set: enabling also reaches Meta
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), tz=UTC)

@@ -20,15 +20,24 @@ OK_FIELDS = {"Code": "OK", "Message": "None", "AccessDeniedDetail": "NONE"}
 def enable_whatsapp_roi_metric(ctx: CallContext) -> dict[str, Any]:
     space_id = ctx.params.get("CustSpaceId")
     isv_code = ctx.params.get("IsvCode")
-    authorize_space(ctx, space_id, isv_code)
+    space = authorize_space(ctx, space_id, isv_code)
     account_id = ctx.caller.principal.account_id
     if not ctx.enablements.known(account_id, space_id):
+        upstream: list[tuple[str, str]] = []
+        if ctx.upstream_configured:
+            targets = (
+                [space]
+                if space is not None
+                else [s for s in ctx.directory.spaces_of(account_id) if not s.is_isv_customer]
+            )
+            upstream = [(s.id, s.waba_id) for s in targets if s.waba_id]
         enable_roi_metric(
             ctx.database,
             account_id,
             space_id,
             int(ctx.clock.now() * 1_000_000),
             ctx.caller.principal.arn,
+            upstream,
         )
         ctx.enablements.remember(account_id, space_id)
     return dict(OK_FIELDS)

@@ -57,8 +57,10 @@ class Gateway:
         clock: Clock,
         run: Callable[[CallContext], dict[str, Any]],
         sts: StsTokenCodec,
+        upstream_configured: bool = False,
     ) -> None:
         self._sts = sts
+        self._upstream_configured = upstream_configured
         self._catalog = catalog
         self._world = world
         self._database = database
@@ -93,6 +95,7 @@ class Gateway:
                 diagnostics=self._diagnostics,
                 enablements=self._world.enabled,
                 sts=self._sts,
+                upstream_configured=self._upstream_configured,
             )
             try:
                 if self._database.is_sqlite:  # a local write of microseconds: no thread hop

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cams_server.store.database import Database
-from cams_server.store.schema import roi_enablements
+from cams_server.store.schema import roi_enablements, upstream_outbox
 
 __all__ = ["Enablement", "enable_roi_metric", "enablement_times", "list_enablements"]
 
@@ -22,6 +23,8 @@ class Enablement:
     space_id: str | None  # None: the account's own (non-ISV) spaces
     enabled_at_us: int
     enabled_by: str
+    upstream: str = "not-configured"  # not-configured, pending, confirmed, failed
+    upstream_error: str | None = None
 
     @property
     def enabled_at(self) -> datetime:
@@ -33,6 +36,8 @@ class Enablement:
             "space_id": self.space_id,
             "enabled_at": self.enabled_at.isoformat(timespec="microseconds").replace("+00:00", "Z"),
             "enabled_by": self.enabled_by,
+            "upstream": self.upstream,
+            "upstream_error": self.upstream_error,
         }
 
 
@@ -43,9 +48,18 @@ def _from_row(row: Row[Any, Any, Any, Any]) -> Enablement:
 
 
 def enable_roi_metric(
-    db: Database, account_id: str, space_id: str | None, now_us: int, enabled_by: str
+    db: Database,
+    account_id: str,
+    space_id: str | None,
+    now_us: int,
+    enabled_by: str,
+    upstream: Sequence[tuple[str, str]] = (),
 ) -> Enablement:
-    """Record the enablement if it is new; return the stored one (the first time wins)."""
+    """Record the enablement if it is new; return the stored one (the first time wins).
+
+    `upstream` lists (space id, WABA id) pairs whose switch at Meta must be turned on:
+    they enter the outbox in the same transaction, so an `OK` never loses them.
+    """
     insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
     key = space_id or ""
     with db.transaction() as conn:
@@ -56,6 +70,23 @@ def enable_roi_metric(
             )
             .on_conflict_do_nothing(index_elements=["account_id", "space_id"])
         )
+        now_ms = now_us // 1000
+        for upstream_space, waba_id in upstream:
+            conn.execute(
+                insert(upstream_outbox)
+                .values(
+                    account_id=account_id,
+                    space_id=upstream_space,
+                    waba_id=waba_id,
+                    state="pending",
+                    attempts=0,
+                    next_attempt_ms=now_ms,
+                    lease_until_ms=0,
+                    last_error=None,
+                    updated_ms=now_ms,
+                )
+                .on_conflict_do_nothing(index_elements=["account_id", "space_id"])
+            )
         return _fetch(conn, account_id, key)
 
 
@@ -71,7 +102,14 @@ def _fetch(conn: Connection, account_id: str, key: str) -> Enablement:
     return _from_row(row)
 
 
+_SEVERITY = {"failed": 3, "pending": 2, "delivering": 2, "confirmed": 1}
+
+
 def list_enablements(db: Database) -> list[Enablement]:
+    """Every enablement with the state of its upstream (Meta) switch.
+
+    An account-wide enablement shows the worst state among its account's deliveries.
+    """
     with db.transaction() as conn:
         rows = conn.execute(
             select(
@@ -81,7 +119,42 @@ def list_enablements(db: Database) -> list[Enablement]:
                 roi_enablements.c.enabled_by,
             ).order_by(roi_enablements.c.enabled_at_us, roi_enablements.c.account_id)
         ).all()
-    return [_from_row(r) for r in rows]
+        outbox = conn.execute(
+            select(
+                upstream_outbox.c.account_id,
+                upstream_outbox.c.space_id,
+                upstream_outbox.c.state,
+                upstream_outbox.c.last_error,
+            )
+        ).all()
+    by_space = {(o.account_id, o.space_id): o for o in outbox}
+    out: list[Enablement] = []
+    for r in rows:
+        base = _from_row(r)
+        if r.space_id:
+            found = (
+                [by_space[(r.account_id, r.space_id)]]
+                if (r.account_id, r.space_id) in by_space
+                else []
+            )
+        else:
+            found = [o for o in outbox if o.account_id == r.account_id]
+        if not found:
+            out.append(base)
+            continue
+        worst = max(found, key=lambda o: _SEVERITY.get(o.state, 0))
+        state = "pending" if worst.state == "delivering" else worst.state
+        out.append(
+            Enablement(
+                base.account_id,
+                base.space_id,
+                base.enabled_at_us,
+                base.enabled_by,
+                state,
+                worst.last_error,
+            )
+        )
+    return out
 
 
 def enablement_times(db: Database, account_id: str) -> dict[str | None, int]:
