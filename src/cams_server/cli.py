@@ -132,6 +132,22 @@ def cli() -> None:
     help="The PEM private key of --tls-cert.",
 )
 @click.option(
+    "--graph-api-url",
+    envvar="CAMS_GRAPH_API_URL",
+    default=None,
+    metavar="URL",
+    help="Meta Graph API base URL: enabling also turns on a WABA's insights there.",
+)
+@click.option(
+    "--graph-api-token",
+    envvar="CAMS_GRAPH_API_TOKEN",
+    default=None,
+    help="Access token for --graph-api-url.",
+)
+@click.option(
+    "--graph-api-version", envvar="CAMS_GRAPH_API_VERSION", default="v21.0", show_default=True
+)
+@click.option(
     "--trusted-proxy",
     "trusted_proxies",
     multiple=True,
