@@ -29,6 +29,7 @@ from cams_server.gateway.sqlite_guard import SqliteGuard
 from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.ram.sts_tokens import StsTokenCodec
 from cams_server.store.database import DIAGNOSTIC_KEY, STS_KEY, Database, default_database_url
+from cams_server.store.serve_lock import ServeLock
 from cams_server.store.statistics import IngestResult
 from cams_server.webhooks import WhatsAppWebhook
 from cams_server.world.cache import WorldCache
@@ -84,6 +85,11 @@ class ServerState:
         self.settings = settings
         self.database = Database(settings.resolved_database_url)
         self.database.migrate()
+        self.serve_lock: ServeLock | None = None
+        if self.database.sqlite_path is not None and not settings.redis_url:
+            self.serve_lock = ServeLock(
+                self.database.sqlite_path, exclusive=not settings.shared_guard
+            )
         self.sts = StsTokenCodec(self.database.secret_key(STS_KEY))
         self.world = WorldCache(self.database, self.sts, settings.clock)
         self.catalog = implemented_catalog()
@@ -142,6 +148,8 @@ class ServerState:
             await self.upstream.close()
         await self.guard.close()
         self.database.dispose()
+        if self.serve_lock is not None:
+            self.serve_lock.release()
 
     async def _refresh_forever(self) -> None:
         while True:

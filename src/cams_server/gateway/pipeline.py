@@ -33,6 +33,10 @@ __all__ = ["CallRecord", "Gateway"]
 
 log = logging.getLogger("cams_server.calls")
 
+# Longest a call waits on a remote database before it is refused (the write may still
+# land afterwards; enabling is idempotent, so the caller's retry is safe).
+DATABASE_TIMEOUT_SECONDS = 8.0
+
 
 @dataclass(slots=True)
 class CallRecord:
@@ -101,8 +105,10 @@ class Gateway:
                 if self._database.is_sqlite:  # a local write of microseconds: no thread hop
                     fields = self._run(ctx)
                 else:
-                    fields = await asyncio.to_thread(self._run, ctx)
-            except SQLAlchemyError:
+                    fields = await asyncio.wait_for(
+                        asyncio.to_thread(self._run, ctx), DATABASE_TIMEOUT_SECONDS
+                    )
+            except (SQLAlchemyError, TimeoutError):
                 log.exception("%s: database failure", record.request_id)
                 raise errors.service_unavailable(
                     "The database could not be reached; retry."

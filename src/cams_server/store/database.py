@@ -62,18 +62,30 @@ class Database:
             if parsed.database and parsed.database != ":memory:":
                 self.sqlite_path = Path(parsed.database)
                 self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_engine(url, connect_args={"check_same_thread": False})
+            self.engine = create_engine(
+                url, connect_args={"check_same_thread": False}, hide_parameters=True
+            )
             _sqlite_setup(self.engine)
         elif self.dialect == "postgresql":
             if parsed.drivername in ("postgresql", "postgres"):
                 parsed = parsed.set(drivername="postgresql+psycopg")
+            # Bounded everywhere: a partitioned database must fail calls, not hang them.
             self.engine = create_engine(
                 parsed,
                 pool_pre_ping=True,
                 pool_size=8,
                 max_overflow=8,
                 pool_timeout=3,
-                connect_args={"connect_timeout": 3},
+                hide_parameters=True,  # bound values include AccessKey secrets
+                connect_args={
+                    "connect_timeout": 3,
+                    "tcp_user_timeout": 5000,
+                    "keepalives": 1,
+                    "keepalives_idle": 5,
+                    "keepalives_interval": 2,
+                    "keepalives_count": 2,
+                    "options": "-c statement_timeout=5000 -c lock_timeout=5000",
+                },
             )
         else:
             raise ValueError(
@@ -126,6 +138,11 @@ class Database:
         if value is None:
             raise RuntimeError("the database is not migrated")
         return base64.b64decode(value)
+
+    def lock_world(self, conn: Connection) -> None:
+        """Serialize world writers (SQLite's BEGIN IMMEDIATE already does)."""
+        if self.dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(727473)"))
 
     @staticmethod
     def bump_world_version(conn: Connection) -> None:

@@ -109,6 +109,7 @@ def _insert(conn: Connection, table: Table, rows: list[dict[str, object]]) -> No
 def apply_world(db: Database, world: World, source: str) -> None:
     """Write a validated world; all or nothing. Raises `WorldError` on conflicts."""
     with db.transaction() as conn:
+        db.lock_world(conn)
         _conflicts(conn, world, source)
         ids = [a.id for a in world.accounts]
         for table in _WORLD_TABLES:
