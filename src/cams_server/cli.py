@@ -22,7 +22,7 @@ from cams_server.server import ServerSettings, default_home
 from cams_server.serving import ServeOptions, bind
 from cams_server.serving import serve as run_server
 from cams_server.store.database import DIAGNOSTIC_KEY, Database
-from cams_server.store.enablements import list_enablements
+from cams_server.store.enablements import enablement_times, list_enablements
 from cams_server.store.serve_lock import ServeLock, ServeLockBusy
 from cams_server.store.statistics import IngestResult
 from cams_server.store.world_repo import apply_world, load_world_from
@@ -339,32 +339,55 @@ def events_import(file: Path, database: str | None) -> None:
     All or nothing: a bad line is reported with its number and nothing is recorded.
     """
     records: list[object] = []
-    with file.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except ValueError as exc:
-                _fail(f"{file}:{number}: not valid JSON: {exc}")
+    line_of: list[int] = []  # record index -> line number in the file
+    try:
+        with file.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    records.append(json.loads(line))
+                except ValueError as exc:
+                    _fail(f"{file}:{number}: not valid JSON: {exc}")
+                line_of.append(number)
+    except UnicodeDecodeError:
+        _fail(f"{file}: not UTF-8 text")
     db = _open_database(database)
+    directory = Directory(load_world_from(db))
     try:
         messages, outcome_events = parse_records(records)
-        result = ingest_records(db, Directory(load_world_from(db)), messages, outcome_events)
     except RecordError as exc:
-        problems = "\n".join(f"  {file}: line {_line(p)}" for p in exc.problems[:50])
-        _fail(f"{file}: nothing was recorded:\n{problems}")
+        _fail_records(file, [_at_line(p, line_of) for p in exc.problems])
+        return
+    undeclared = [
+        f"line {line_of[i]}: space {r.get('space_id')!r} is not declared in the world"
+        for i, r in enumerate(records)
+        if isinstance(r, dict)
+        and r.get("type") == "sent"
+        and directory.space(str(r.get("space_id"))) is None
+    ]
+    if undeclared:
+        _fail_records(file, undeclared)
+    try:
+        result = ingest_records(db, directory, messages, outcome_events)
+    except RecordError as exc:
+        _fail_records(file, exc.problems)
         return
     click.echo(json.dumps(result.to_json()))
 
 
-def _line(problem: str) -> str:
-    """'[3].status: ...' (0-based record index) -> '4 (.status): ...'."""
+def _at_line(problem: str, line_of: list[int]) -> str:
+    """'[3].status: ...' (a record index) -> 'line 5: .status: ...' (its line in the file)."""
     if problem.startswith("["):
         index, _, rest = problem[1:].partition("]")
-        if index.isdigit():
-            return f"{int(index) + 1}{rest}"
+        if index.isdigit() and int(index) < len(line_of):
+            return f"line {line_of[int(index)]}: {rest.lstrip('.')}"
     return problem
+
+
+def _fail_records(file: Path, problems: list[str]) -> None:
+    listed = "\n".join(f"  {file}: {p}" for p in problems[:50])
+    _fail(f"{file}: nothing was recorded:\n{listed}")
 
 
 @cli.command()
@@ -433,9 +456,26 @@ def simulate(
     if directory.space(space_id) is None:
         _fail(f"cams-server: space {space_id!r} is not declared in the world")
     now = int(time.time() * 1000)
+    start = now - days * 86_400_000
+    space = directory.space(space_id)
+    assert space is not None
+    enabled = enablement_times(db, space.account_id)
+    since = [
+        t
+        for t in (enabled.get(space_id), None if space.is_isv_customer else enabled.get(None))
+        if t is not None
+    ]
+    if not since:
+        click.echo(
+            f"cams-server: space {space_id} has not enabled ROI statistics: the traffic "
+            "is recorded but not counted (enable it first).",
+            err=True,
+        )
+    elif min(since) > start:
+        start = min(since)  # messages sent before enabling would never count
     total = IngestResult()
     for batch, outcome_events in simulate_traffic(
-        space_id, phone_number, mix, funnel, messages, now - days * 86_400_000, now, seed
+        space_id, phone_number, mix, funnel, messages, start, now, seed
     ):
         result = ingest_records(db, directory, batch, outcome_events)
         for name in ("messages", "events", "duplicates", "counted", "not_counted", "pending"):

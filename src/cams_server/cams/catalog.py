@@ -32,6 +32,7 @@ __all__ = [
     "load_catalog",
 ]
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _QPS_SENTENCE = re.compile(r"QPS限制为\s*(\d+)\s*次/秒")
 _INT32 = (-(2**31), 2**31 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
@@ -76,7 +77,7 @@ class ParameterSpec:
                 self.name,
                 f"{self.name} is {len(raw)} characters long; at most {limit} are allowed.",
             )
-        if any(ord(ch) < 0x20 for ch in raw):
+        if _CONTROL.search(raw):
             raise invalid_parameter(self.name, f"{self.name} contains control characters.")
         if self.enum is not None and raw not in self.enum:
             allowed = ", ".join(self.enum)

@@ -74,8 +74,8 @@ def _money(micros: int) -> float:
 
 
 def get_chatapp_template_metric(ctx: CallContext) -> dict[str, Any]:
-    spaces = _spaces(ctx)
     granularity, length, periods = _periods(ctx)
+    spaces = _spaces(ctx)
     template = str(ctx.params["TemplateCode"])
     language = ctx.params.get("Language")
     template_type = str(ctx.params.get("TemplateType") or "WHATSAPP")
@@ -136,8 +136,8 @@ def get_chatapp_template_metric(ctx: CallContext) -> dict[str, Any]:
 
 
 def get_chatapp_phone_number_metric(ctx: CallContext) -> dict[str, Any]:
-    spaces = _spaces(ctx)
     granularity, length, periods = _periods(ctx)
+    spaces = _spaces(ctx)
     phone = ctx.params.get("PhoneNumber")
     rows = read_phone_buckets(
         ctx.database,

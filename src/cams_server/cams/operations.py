@@ -21,7 +21,7 @@ from cams_server.sts.operations import assume_role, get_caller_identity
 
 __all__ = ["HANDLERS", "Handler", "handler_for", "implemented_catalog", "run_operation"]
 
-Handler = Callable[[CallContext], dict[str, Any]]
+Handler = Callable[[CallContext], Mapping[str, Any]]
 
 # metadata file -> operation -> handler
 HANDLERS: Mapping[str, Mapping[str, Handler]] = {
@@ -48,7 +48,7 @@ def handler_for(name: str) -> Handler:
     raise KeyError(name)
 
 
-def run_operation(ctx: CallContext) -> dict[str, Any]:
+def run_operation(ctx: CallContext) -> Mapping[str, Any]:
     """Subscription and RAM for CAMS (contract section 2, steps 4 and 5), then the operation.
 
     STS operations make their own RAM decisions (AssumeRole is about the role, not

@@ -6,18 +6,18 @@ upstream, irreversible through the API.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from cams_server.cams.access import authorize_space
 from cams_server.cams.context import CallContext
+from cams_server.gateway.encoding import OK_FIELDS
 from cams_server.store.enablements import enable_roi_metric
 
 __all__ = ["enable_whatsapp_roi_metric"]
 
-OK_FIELDS = {"Code": "OK", "Message": "None", "AccessDeniedDetail": "NONE"}
 
-
-def enable_whatsapp_roi_metric(ctx: CallContext) -> dict[str, Any]:
+def enable_whatsapp_roi_metric(ctx: CallContext) -> Mapping[str, Any]:
     space_id = ctx.params.get("CustSpaceId")
     isv_code = ctx.params.get("IsvCode")
     space = authorize_space(ctx, space_id, isv_code)
@@ -40,4 +40,4 @@ def enable_whatsapp_roi_metric(ctx: CallContext) -> dict[str, Any]:
             upstream,
         )
         ctx.enablements.remember(account_id, space_id)
-    return dict(OK_FIELDS)
+    return OK_FIELDS

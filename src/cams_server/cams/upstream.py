@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from sqlalchemy import and_, or_, select, update
@@ -153,11 +154,10 @@ class UpstreamWorker:
             delay,
         )
         now = self._now_ms()
-        o = upstream_outbox.c
         with self._database.transaction() as conn:
             conn.execute(
                 update(upstream_outbox)
-                .where(o.account_id == claim.account_id, o.space_id == claim.space_id)
+                .where(*self._still_ours(claim))
                 .values(
                     state="pending",
                     next_attempt_ms=now + int(delay * 1000),
@@ -167,11 +167,22 @@ class UpstreamWorker:
                 )
             )
 
-    def _finish(self, claim: _Claim, state: str, error: str | None) -> None:
+    @staticmethod
+    def _still_ours(claim: _Claim) -> tuple[Any, ...]:
+        """The row as this claim left it: a late answer to a lease another process has
+        since taken (and perhaps finished) must not overwrite its result."""
         o = upstream_outbox.c
+        return (
+            o.account_id == claim.account_id,
+            o.space_id == claim.space_id,
+            o.state == "delivering",
+            o.attempts == claim.attempts,
+        )
+
+    def _finish(self, claim: _Claim, state: str, error: str | None) -> None:
         with self._database.transaction() as conn:
             conn.execute(
                 update(upstream_outbox)
-                .where(o.account_id == claim.account_id, o.space_id == claim.space_id)
+                .where(*self._still_ours(claim))
                 .values(state=state, last_error=error, updated_ms=self._now_ms(), lease_until_ms=0)
             )

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from collections.abc import Mapping
 from typing import Any
 from xml.sax.saxutils import escape
 
 from cams_server.gateway.errors import ServiceError
 
-__all__ = ["EncodedResponse", "encode_error", "encode_success", "new_request_id"]
+__all__ = ["OK_FIELDS", "EncodedResponse", "encode_error", "encode_success", "new_request_id"]
 
 EncodedResponse = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 _JSON = b"application/json;charset=utf-8"
+
+# The answer of an operation that only says OK (EnableWhatsappROIMetric).
+OK_FIELDS: Mapping[str, str] = {"Code": "OK", "Message": "None", "AccessDeniedDetail": "NONE"}
+_OK_BODY = b'{"RequestId": "%s", "Code": "OK", "Message": "None", "AccessDeniedDetail": "NONE"}'
 _XML = b"text/xml;charset=utf-8"
 
 
 def new_request_id() -> str:
     """Upper-case UUID, the shape Alibaba uses (`90E63D28-E31D-1EB2-8939-A9486641****`)."""
-    return str(uuid.uuid4()).upper()
+    h = os.urandom(16).hex().upper()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _xml_value(value: Any) -> str:
@@ -48,6 +53,8 @@ def _headers(
 def encode_success(
     request_id: str, action: str, fields: Mapping[str, Any], xml: bool = False
 ) -> EncodedResponse:
+    if fields is OK_FIELDS and not xml:  # the hot path: one constant body but for its id
+        return 200, _headers(request_id, _JSON, {}), _OK_BODY % request_id.encode()
     body = {"RequestId": request_id, **fields}
     if xml:
         return 200, _headers(request_id, _XML, {}), _xml(f"{action}Response", body)

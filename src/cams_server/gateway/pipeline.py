@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +59,7 @@ class Gateway:
         authenticator: Authenticator,
         diagnostics: DiagnosticCodec,
         clock: Clock,
-        run: Callable[[CallContext], dict[str, Any]],
+        run: Callable[[CallContext], Mapping[str, Any]],
         sts: StsTokenCodec,
         upstream_configured: bool = False,
     ) -> None:

@@ -58,10 +58,14 @@ def v3_canonical_request(
     `headers` maps lower-case names to every value received; repeated values are
     sorted and joined with ',', as the SDKs do.
     """
-    canonical_headers = "".join(
-        f"{name}:{','.join(sorted(v.strip() for v in headers.get(name, ())))}\n"
-        for name in signed_headers
-    )
+    lines = []
+    for name in signed_headers:
+        values = headers.get(name, ())
+        if len(values) == 1:
+            lines.append(f"{name}:{values[0].strip()}\n")
+        else:
+            lines.append(f"{name}:{','.join(sorted(v.strip() for v in values))}\n")
+    canonical_headers = "".join(lines)
     return (
         f"{method}\n{path}\n{_canonical_query(query)}\n"
         f"{canonical_headers}\n{';'.join(signed_headers)}\n{payload_hash}"
