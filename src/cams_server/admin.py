@@ -11,19 +11,24 @@ import asyncio
 import hmac
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from cams_server.cams.ingestion import RecordError, parse_records
 from cams_server.cams.outcomes import OutcomeEvent, SentMessage
 from cams_server.gateway.encoding import EncodedResponse
 from cams_server.gateway.errors import ServiceError
+from cams_server.gateway.faults import Fault, FaultPlan
 from cams_server.gateway.guard import CallGuard
 from cams_server.gateway.request import WireRequest
 from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.store.database import Database
+from cams_server.store.enablements import list_enablements
 from cams_server.store.statistics import IngestResult
+from cams_server.store.world_repo import apply_world, load_world_from
+from cams_server.world.toml_file import dump_world, parse_world
+from cams_server.world.validation import WorldError
 
-__all__ = ["AdminApi"]
+__all__ = ["AdminApi", "AdminControl"]
 
 _JSON = b"application/json;charset=utf-8"
 READY_TIMEOUT = 2.0
@@ -34,6 +39,21 @@ def _json(status: int, request_id: str, body: Mapping[str, Any]) -> EncodedRespo
     return status, [(b"content-type", _JSON), (b"x-acs-request-id", request_id.encode())], payload
 
 
+class _LiveWorld(Protocol):
+    def refresh(self, force: bool = False) -> bool: ...
+
+
+class AdminControl(Protocol):
+    """What the admin API drives on the server that owns it."""
+
+    faults: FaultPlan
+
+    @property
+    def world(self) -> _LiveWorld: ...
+
+    async def reset(self, world: bool = False) -> None: ...
+
+
 class AdminApi:
     def __init__(
         self,
@@ -42,7 +62,9 @@ class AdminApi:
         database: Database,
         guard: CallGuard,
         ingest: Callable[[list[SentMessage], list[OutcomeEvent]], IngestResult],
+        control: AdminControl,
     ) -> None:
+        self._control = control
         self._token = token
         self._diagnostics = diagnostics
         self._database = database
@@ -51,6 +73,12 @@ class AdminApi:
         self._routes: dict[tuple[str, str], Callable[[WireRequest, str], EncodedResponse]] = {
             ("POST", "/_cams/ram/decode-diagnostic"): self._decode_diagnostic,
             ("POST", "/_cams/messages"): self._messages,
+            ("POST", "/_cams/world"): self._apply_world,
+            ("GET", "/_cams/world"): self._export_world,
+            ("GET", "/_cams/enablements"): self._enablements,
+            ("GET", "/_cams/faults"): self._list_faults,
+            ("POST", "/_cams/faults"): self._add_fault,
+            ("POST", "/_cams/faults/clear"): self._clear_faults,
         }
 
     def handles(self, path: str) -> bool:
@@ -62,13 +90,15 @@ class AdminApi:
         if request.path == "/_cams/ready":
             return await self._ready(request_id)
         route = self._routes.get((request.method, request.path))
-        if route is None:
+        if route is None and (request.method, request.path) != ("POST", "/_cams/reset"):
             raise ServiceError(
                 "InvalidAction.NotFound",
                 404,
                 f"The admin API has no {request.method} {request.path}.",
             )
         self._check_token(request)
+        if route is None:  # POST /_cams/reset: async, as it reaches the call guard too
+            return await self._reset(request, request_id)
         if self._database.is_sqlite:
             return route(request, request_id)
         return await asyncio.to_thread(route, request, request_id)
@@ -146,3 +176,93 @@ class AdminApi:
                 "InvalidParameter.Records", 400, f"Nothing was recorded: {exc}"
             ) from None
         return _json(200, request_id, result.to_json())
+
+    async def _reset(self, request: WireRequest, request_id: str) -> EncodedResponse:
+        """Forget state between tests; `{"World": true}` forgets the accounts too."""
+        body = _json_body(request, default={})
+        world = bool(body.get("World")) if isinstance(body, dict) else False
+        await self._control.reset(world=world)
+        return _json(200, request_id, {"Reset": True, "World": world})
+
+    def _apply_world(self, request: WireRequest, request_id: str) -> EncodedResponse:
+        """The body is a TOML world file; applied all or nothing."""
+        try:
+            text = request.body.decode("utf-8")
+            world = parse_world(text, "<admin request>")
+            apply_world(self._database, world, "<admin request>")
+        except UnicodeDecodeError:
+            raise ServiceError(
+                "InvalidParameter.World", 400, "The world file must be UTF-8."
+            ) from None
+        except WorldError as exc:
+            raise ServiceError("InvalidParameter.World", 400, str(exc)) from None
+        self._control.world.refresh()
+        return _json(200, request_id, {"Accounts": len(world.accounts)})
+
+    def _export_world(self, request: WireRequest, request_id: str) -> EncodedResponse:
+        text = dump_world(load_world_from(self._database)).encode()
+        return (
+            200,
+            [
+                (b"content-type", b"application/toml;charset=utf-8"),
+                (b"x-acs-request-id", request_id.encode()),
+            ],
+            text,
+        )
+
+    def _enablements(self, request: WireRequest, request_id: str) -> EncodedResponse:
+        return _json(
+            200,
+            request_id,
+            {"Enablements": [e.to_json() for e in list_enablements(self._database)]},
+        )
+
+    def _list_faults(self, request: WireRequest, request_id: str) -> EncodedResponse:
+        return _json(
+            200, request_id, {"Faults": [f.to_json() for f in self._control.faults.list()]}
+        )
+
+    def _add_fault(self, request: WireRequest, request_id: str) -> EncodedResponse:
+        """`{"Action", "AccountId"?, "Code"?, "Count"?, "LatencyMs"?}`: the next Count calls
+        of Action (for AccountId, or any account) fail with Code and/or wait LatencyMs."""
+        body = _json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("Action"), str):
+            raise ServiceError(
+                "InvalidParameter.Fault",
+                400,
+                'Send {"Action": "...", "Code": "...", "Count": N, '
+                '"AccountId": "...", "LatencyMs": M}.',
+            )
+        count, latency = body.get("Count", 1), body.get("LatencyMs", 0)
+        code, account = body.get("Code"), body.get("AccountId")
+        if (
+            not isinstance(count, int)
+            or count < 1
+            or not isinstance(latency, int)
+            or not 0 <= latency <= 60_000
+            or (code is None and not latency)
+            or (code is not None and not isinstance(code, str))
+            or (account is not None and not isinstance(account, str))
+        ):
+            raise ServiceError(
+                "InvalidParameter.Fault",
+                400,
+                "Count is a positive integer, LatencyMs 0 to 60000, and a fault "
+                "needs a Code, a LatencyMs, or both.",
+            )
+        fault = Fault(body["Action"], account, code, count, latency)
+        self._control.faults.add(fault)
+        return _json(200, request_id, {"Fault": fault.to_json()})
+
+    def _clear_faults(self, request: WireRequest, request_id: str) -> EncodedResponse:
+        self._control.faults.clear()
+        return _json(200, request_id, {"Faults": []})
+
+
+def _json_body(request: WireRequest, default: object = None) -> Any:
+    if not request.body:
+        return default
+    try:
+        return json.loads(request.body)
+    except ValueError:
+        raise ServiceError("InvalidParameter.Body", 400, "The body must be JSON.") from None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 import time
@@ -16,6 +15,7 @@ from cams_server.cams.ingestion import RecordError, ingest_records, parse_record
 from cams_server.cams.simulation import Funnel, TemplateMix
 from cams_server.cams.simulation import simulate as simulate_traffic
 from cams_server.cams.upstream import GraphApi
+from cams_server.logs import configure_logging
 from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.ram.directory import Directory
 from cams_server.server import ServerSettings, default_home
@@ -114,6 +114,13 @@ def cli() -> None:
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
 @click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json"]),
+    help="json: one JSON object per line (request_id, action, principal, code, ...).",
+)
+@click.option(
     "--tls",
     "tls_mode",
     type=click.Choice(["self-signed"]),
@@ -164,6 +171,7 @@ def serve(
     workers: int,
     demo: bool,
     log_level: str,
+    log_format: str,
     tls_mode: str | None,
     tls_cert: Path | None,
     tls_key: Path | None,
@@ -173,11 +181,7 @@ def serve(
     trusted_proxies: tuple[str, ...],
 ) -> None:
     """Start the API server."""
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(log_level, log_format)
     if workers > 1 and not redis_url and database and not database.startswith("sqlite"):
         _fail(
             "cams-server: --workers above 1 on PostgreSQL needs --redis for shared nonces and "

@@ -20,15 +20,18 @@ from cams_server.cams.operations import implemented_catalog, run_operation
 from cams_server.cams.outcomes import OutcomeEvent, SentMessage
 from cams_server.cams.upstream import GraphApi, UpstreamWorker
 from cams_server.clock import Clock, SystemClock
-from cams_server.gateway.asgi import GatewayApp
+from cams_server.gateway.asgi import GatewayApp, PageRoutes
 from cams_server.gateway.auth import Authenticator
+from cams_server.gateway.faults import FaultPlan
 from cams_server.gateway.guard import CallGuard, MemoryGuard
 from cams_server.gateway.pipeline import Gateway
 from cams_server.gateway.redis_guard import RedisGuard
 from cams_server.gateway.sqlite_guard import SqliteGuard
+from cams_server.metrics import ServerMetrics
 from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.ram.sts_tokens import StsTokenCodec
 from cams_server.store.database import DIAGNOSTIC_KEY, STS_KEY, Database, default_database_url
+from cams_server.store.reset import reset_state
 from cams_server.store.serve_lock import ServeLock
 from cams_server.store.statistics import IngestResult
 from cams_server.webhooks import WhatsAppWebhook
@@ -94,6 +97,9 @@ class ServerState:
         self.world = WorldCache(self.database, self.sts, settings.clock)
         self.catalog = implemented_catalog()
         self.guard = self._guard()
+        self.faults = FaultPlan()
+        self.metrics = ServerMetrics(lambda: self.guard.sizes())
+        self.pages: PageRoutes | None = None
         self.diagnostics = DiagnosticCodec(self.database.secret_key(DIAGNOSTIC_KEY))
         self.authenticator = Authenticator(lambda: self.world.credentials, settings.clock)
         self.gateway = Gateway(
@@ -105,6 +111,7 @@ class ServerState:
             diagnostics=self.diagnostics,
             clock=settings.clock,
             run=run_operation,
+            faults=self.faults,
             sts=self.sts,
             upstream_configured=settings.graph is not None,
         )
@@ -162,7 +169,12 @@ class ServerState:
 
     def app(self) -> GatewayApp:
         admin = AdminApi(
-            self.settings.admin_token, self.diagnostics, self.database, self.guard, self.ingest
+            self.settings.admin_token,
+            self.diagnostics,
+            self.database,
+            self.guard,
+            self.ingest,
+            self,
         )
         webhook = WhatsAppWebhook(
             self.settings.whatsapp_app_secret,
@@ -171,8 +183,25 @@ class ServerState:
             in_thread=not self.database.is_sqlite,
         )
         return GatewayApp(
-            self.gateway, admin, webhook, on_startup=self.start, on_shutdown=self.stop
+            self.gateway,
+            admin,
+            webhook,
+            self.metrics,
+            self.pages,
+            on_startup=self.start,
+            on_shutdown=self.stop,
         )
+
+    async def reset(self, world: bool = False) -> None:
+        """Forget enablements, statistics, outbox, faults, nonces and windows (and, with
+        `world`, every account); the way to start each test from a clean server."""
+        if self.database.is_sqlite:
+            reset_state(self.database, world=world)
+        else:
+            await asyncio.to_thread(reset_state, self.database, world)
+        self.faults.clear()
+        await self.guard.reset()
+        self.world.refresh(force=True)
 
     def ingest(self, messages: list[SentMessage], events: list[OutcomeEvent]) -> IngestResult:
         """Record message outcomes against the live world (see cams/ingestion.py)."""

@@ -300,6 +300,48 @@ class CamsServer:
         if self.state is not None:
             self.state.world.refresh()
 
+    def _admin(self, method: str, path: str, body: object = None) -> dict[str, Any]:
+        if not self.admin_token:
+            raise RuntimeError("the admin API needs CamsServer(admin_token=...)")
+        import httpx
+
+        response = httpx.request(
+            method,
+            f"{self.url}{path}",
+            json=body,
+            verify=str(self.ca_file) if self.tls else True,
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+            timeout=30,
+        )
+        data: dict[str, Any] = response.json()
+        if response.status_code != 200:
+            raise RuntimeError(f"{data.get('Code')}: {data.get('Message')}")
+        return data
+
+    def reset(self, world: bool = False) -> None:
+        """Forget enablements, statistics, faults, nonces and flow windows (and, with
+        `world`, the accounts): start a test from a clean server."""
+        self._admin("POST", "/_cams/reset", {"World": world})
+
+    def inject_fault(
+        self,
+        action: str,
+        code: str | None = None,
+        count: int = 1,
+        account_id: str | None = None,
+        latency_ms: int = 0,
+    ) -> None:
+        """Make the next `count` calls of `action` fail with `code` and/or wait `latency_ms`."""
+        body: dict[str, object] = {"Action": action, "Count": count, "LatencyMs": latency_ms}
+        if code is not None:
+            body["Code"] = code
+        if account_id is not None:
+            body["AccountId"] = account_id
+        self._admin("POST", "/_cams/faults", body)
+
+    def clear_faults(self) -> None:
+        self._admin("POST", "/_cams/faults/clear")
+
     def enablements(self) -> list[dict[str, Any]]:
         """What `cams-server roi list` prints, as dicts."""
         database = self._database()

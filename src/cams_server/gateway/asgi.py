@@ -1,7 +1,9 @@
-"""The ASGI application: one RPC endpoint at `/`, plus a health check.
+"""The ASGI application: the RPC endpoint at `/`, and the few paths beside it.
 
-Kept as a bare ASGI callable: the gateway is one route, and every layer between
-the server and it costs throughput that `bench/` measures.
+`/` the API (every operation, RPC style); `/_cams/*` the admin API; `/metrics`
+Prometheus; `/webhooks/whatsapp` message outcomes; `/docs`, `/explorer` the pages.
+Kept as a bare ASGI callable: every layer between the server and the gateway costs
+throughput that `bench/` measures.
 """
 
 from __future__ import annotations
@@ -9,14 +11,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, Protocol
 
 from cams_server.admin import AdminApi
 from cams_server.gateway import errors
-from cams_server.gateway.encoding import encode_error, new_request_id
+from cams_server.gateway.encoding import EncodedResponse, encode_error, new_request_id
 from cams_server.gateway.errors import ServiceError
 from cams_server.gateway.pipeline import CallRecord, Gateway
 from cams_server.gateway.request import MAX_BODY_BYTES, WireRequest
+from cams_server.metrics import ServerMetrics
 from cams_server.webhooks import WEBHOOK_PATH, WhatsAppWebhook
 
 # Webhook deliveries and admin batches of records may be larger than an API call.
@@ -30,6 +33,12 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("cams_server.calls")
+
+
+class PageRoutes(Protocol):
+    def route(self, request: WireRequest, request_id: str) -> EncodedResponse | None:
+        """The answer for a path this owns, else None."""
+        ...
 
 
 class _TooLarge(Exception):
@@ -66,12 +75,16 @@ class GatewayApp:
         gateway: Gateway,
         admin: AdminApi | None = None,
         webhook: WhatsAppWebhook | None = None,
+        metrics: ServerMetrics | None = None,
+        pages: PageRoutes | None = None,
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._gateway = gateway
         self._admin = admin
         self._webhook = webhook
+        self._metrics = metrics
+        self._pages = pages
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
 
@@ -102,63 +115,96 @@ class GatewayApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         record = CallRecord(new_request_id())
-        host = ""
         try:
-            for name, value in scope.get("headers", []):
-                if name == b"host":
-                    host = value.decode("latin-1")
-            path = scope.get("path", "/")
-            admin = self._admin is not None and self._admin.handles(path)
-            webhook = self._webhook is not None and path == WEBHOOK_PATH
-            if path != "/" and not admin and not webhook:
-                raise errors.invalid_action(
-                    "", f"Path {path!r} has no API: every operation is called on / (RPC style)."
-                )
-            try:
-                limit = MAX_BODY_BYTES if path == "/" else MAX_INGEST_BYTES
-                body = await _read_body(scope, receive, limit)
-            except _TooLarge:
-                raise errors.request_too_large(limit) from None
-            client = scope.get("client") or ("", 0)
-            request = WireRequest.build(
-                scope["method"],
-                scope.get("raw_path") or b"/",
-                scope.get("query_string", b""),
-                scope.get("headers", []),
-                body,
-                client[0],
-                scope.get("scheme") == "https",
-            )
-            if admin:
-                assert self._admin is not None
-                record.action = path
-                response = await self._admin.handle(request, record.request_id)
-            elif webhook:
-                assert self._webhook is not None
-                record.action = path
-                response = await self._webhook.handle(request, record.request_id)
-            else:
-                response = await self._gateway.handle(request, record)
+            response = await self._route(scope, receive, record)
         except ServiceError as error:
             record.code, record.status = error.code, error.status
-            response = encode_error(error, record.request_id, host)
+            response = encode_error(error, record.request_id, _host(scope))
         except Exception:
             log.exception("%s: unexpected failure", record.request_id)
             internal = errors.internal_error()
             record.code, record.status = internal.code, internal.status
-            response = encode_error(internal, record.request_id, host)
+            response = encode_error(internal, record.request_id, _host(scope))
         status, headers, payload = response
         headers.append((b"content-length", str(len(payload)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+        self._observe(scope, record, time.perf_counter() - started)
+
+    async def _route(self, scope: Scope, receive: Receive, record: CallRecord) -> EncodedResponse:
+        path = scope.get("path", "/")
+        if path == "/metrics" and self._metrics is not None:
+            record.action = path
+            return (
+                200,
+                [
+                    (b"content-type", b"text/plain; version=0.0.4; charset=utf-8"),
+                    (b"x-acs-request-id", record.request_id.encode()),
+                ],
+                self._metrics.render(),
+            )
+        limit = MAX_BODY_BYTES if path == "/" else MAX_INGEST_BYTES
+        try:
+            body = await _read_body(scope, receive, limit)
+        except _TooLarge:
+            raise errors.request_too_large(limit) from None
+        client = scope.get("client") or ("", 0)
+        request = WireRequest.build(
+            scope["method"],
+            scope.get("raw_path") or b"/",
+            scope.get("query_string", b""),
+            scope.get("headers", []),
+            body,
+            client[0],
+            scope.get("scheme") == "https",
+        )
+        if path == "/":
+            return await self._gateway.handle(request, record)
+        record.action = path
+        if self._admin is not None and self._admin.handles(path):
+            return await self._admin.handle(request, record.request_id)
+        if self._webhook is not None and path == WEBHOOK_PATH:
+            return await self._webhook.handle(request, record.request_id)
+        if self._pages is not None:
+            page = self._pages.route(request, record.request_id)
+            if page is not None:
+                return page
+        raise errors.invalid_action(
+            "", f"Path {path!r} has no API: every operation is called on / (RPC style)."
+        )
+
+    def _observe(self, scope: Scope, record: CallRecord, elapsed: float) -> None:
+        if self._metrics is not None:
+            self._metrics.observe(record.action or "-", record.code, elapsed)
+        if not log.isEnabledFor(logging.INFO):
+            return
+        client = (scope.get("client") or ("-",))[0]
+        method = scope.get("method", "-")
         log.info(
             "%s %s %s %s %s %d %s %.1fms",
             record.request_id,
-            (scope.get("client") or ("-",))[0],
-            scope.get("method", "-"),
+            client,
+            method,
             record.action or "-",
             record.principal or "-",
             record.status,
             record.code,
-            (time.perf_counter() - started) * 1000,
+            elapsed * 1000,
+            extra={
+                "request_id": record.request_id,
+                "client": client,
+                "method": method,
+                "action": record.action,
+                "principal": record.principal,
+                "status": record.status,
+                "code": record.code,
+                "latency_ms": round(elapsed * 1000, 3),
+            },
         )
+
+
+def _host(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"host":
+            return str(value.decode("latin-1"))
+    return ""

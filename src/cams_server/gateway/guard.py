@@ -51,6 +51,10 @@ class CallGuard(Protocol):
 
     async def close(self) -> None: ...
 
+    async def reset(self) -> None:
+        """Forget every nonce and window (admin reset)."""
+        ...
+
     def sizes(self) -> dict[str, int]:
         """Live entries, for metrics (empty when the store is remote)."""
         ...
@@ -81,6 +85,10 @@ class MemoryGuard:
 
     async def close(self) -> None:
         return None
+
+    async def reset(self) -> None:
+        self.nonces = MemoryNonceStore()
+        self.flow = MemoryFlowWindow()
 
     def sizes(self) -> dict[str, int]:
         return {"nonces": self.nonces.size(), "flow_windows": self.flow.size()}

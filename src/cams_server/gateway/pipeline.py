@@ -22,6 +22,7 @@ from cams_server.gateway import errors
 from cams_server.gateway.auth import Authenticator, Caller
 from cams_server.gateway.encoding import EncodedResponse, encode_error, encode_success
 from cams_server.gateway.errors import ServiceError
+from cams_server.gateway.faults import FaultPlan
 from cams_server.gateway.guard import CallGuard, FlowRequest, GuardUnavailable
 from cams_server.gateway.request import WireRequest
 from cams_server.ram.diagnostics import DiagnosticCodec
@@ -62,7 +63,9 @@ class Gateway:
         run: Callable[[CallContext], Mapping[str, Any]],
         sts: StsTokenCodec,
         upstream_configured: bool = False,
+        faults: FaultPlan | None = None,
     ) -> None:
+        self._faults = faults
         self._sts = sts
         self._upstream_configured = upstream_configured
         self._catalog = catalog
@@ -86,6 +89,8 @@ class Gateway:
             parsed = op.parse_parameters(params)
             caller = self._auth.authenticate(request, params)
             record.principal = caller.principal.arn
+            if self._faults is not None:
+                await self._inject(op, caller)
             await self._admit(op, caller)
             ctx = CallContext(
                 request_id=record.request_id,
@@ -134,6 +139,28 @@ class Gateway:
         if not request.secure and "HTTP" not in op.schemes:
             raise errors.need_ssl(op.name)
         return op
+
+    async def _inject(self, op: Operation, caller: Caller) -> None:
+        """An injected fault for this call, if one is set (see gateway/faults.py)."""
+        assert self._faults is not None
+        fault = self._faults.take(op.name, caller.principal.account_id)
+        if fault is None:
+            return
+        if fault.latency_ms:
+            await asyncio.sleep(fault.latency_ms / 1000)
+        if fault.code is None:
+            return
+        hint = "(an injected fault: cams-server was told to fail this call)"
+        headers = {"x-acs-retry-after": "1000"} if fault.code == "System.LimitControl" else {}
+        try:
+            raise op.error(fault.code, hint, headers=headers)
+        except KeyError:
+            pass
+        known = {
+            "ServiceUnavailable": errors.service_unavailable(hint),
+            "InternalError": errors.internal_error(),
+        }
+        raise known.get(fault.code) or ServiceError(fault.code, 400, f"Injected fault. {hint}")
 
     async def _admit(self, op: Operation, caller: Caller) -> None:
         """The nonce once, then the flow window (contract section 2, steps 2 and 3)."""

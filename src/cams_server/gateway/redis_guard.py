@@ -75,6 +75,13 @@ class RedisGuard:
             return f"unreachable: {type(exc).__name__}: {exc}"
         return "ok"
 
+    async def reset(self) -> None:
+        try:
+            async for key in self._redis.scan_iter(match=f"{self._prefix}:*", count=1000):
+                await self._redis.delete(key)
+        except (RedisError, OSError) as exc:
+            raise GuardUnavailable(f"Redis is unreachable ({type(exc).__name__})") from None
+
     async def close(self) -> None:
         await self._redis.aclose()
 

@@ -89,6 +89,9 @@ class SqliteGuard:
             return f"unavailable: {exc}"
         return "ok"
 
+    async def reset(self) -> None:
+        return None  # its tables are emptied with the rest of the state
+
     async def close(self) -> None:
         self._conn.close()
 

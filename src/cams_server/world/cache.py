@@ -48,11 +48,11 @@ class WorldCache:
         self.enabled = EnabledSet()
         self.refresh()
 
-    def refresh(self) -> bool:
-        """Reload if the stored world changed; True if it did."""
+    def refresh(self, force: bool = False) -> bool:
+        """Reload if the stored world changed (or `force`); True if it reloaded."""
         with self._lock:
             version = self._database.world_version()
-            if version == self.version:
+            if version == self.version and not force:
                 return False
             directory = Directory(load_world_from(self._database))
             self.directory, self.credentials, self.version = (

@@ -1,0 +1,60 @@
+"""Prometheus metrics of one server, in a registry of its own (no global state)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+__all__ = ["ServerMetrics"]
+
+
+class _GuardSizes(Collector):
+    def __init__(self, sizes: Callable[[], dict[str, int]]) -> None:
+        self._sizes = sizes
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "cams_guard_entries",
+            "Live entries of the in-process nonce and flow stores",
+            labels=["store"],
+        )
+        for name, value in self._sizes().items():
+            family.add_metric([name], value)
+        yield family
+
+
+class ServerMetrics:
+    def __init__(self, guard_sizes: Callable[[], dict[str, int]]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.calls = Counter(
+            "cams_calls",
+            "Calls by action and answer code",
+            ["action", "code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "cams_call_seconds",
+            "Time to answer a call",
+            ["action"],
+            registry=self.registry,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
+        self.throttled = Counter(
+            "cams_throttled_calls",
+            "Calls refused by flow control",
+            ["action"],
+            registry=self.registry,
+        )
+        self.registry.register(_GuardSizes(guard_sizes))
+
+    def observe(self, action: str, code: str, seconds: float) -> None:
+        self.calls.labels(action, code).inc()
+        self.latency.labels(action).observe(seconds)
+        if code in ("System.LimitControl", "Throttling.User"):
+            self.throttled.labels(action).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

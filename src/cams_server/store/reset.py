@@ -1,0 +1,59 @@
+"""Resetting a deployment's state (for test suites, through the admin API)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete
+
+from cams_server.store.database import Database
+from cams_server.store.schema import (
+    access_keys,
+    accounts,
+    attachments,
+    click_buckets,
+    guard_flow,
+    guard_nonces,
+    isv_codes,
+    message_events,
+    phone_buckets,
+    policies,
+    ram_groups,
+    ram_roles,
+    ram_users,
+    roi_enablements,
+    sent_messages,
+    spaces,
+    template_buckets,
+    upstream_outbox,
+)
+
+__all__ = ["reset_state"]
+
+_STATE = (
+    roi_enablements,
+    sent_messages,
+    message_events,
+    template_buckets,
+    phone_buckets,
+    click_buckets,
+    upstream_outbox,
+    guard_nonces,
+    guard_flow,
+)
+_WORLD = (
+    access_keys,
+    accounts,
+    attachments,
+    isv_codes,
+    policies,
+    ram_groups,
+    ram_roles,
+    ram_users,
+    spaces,
+)
+
+
+def reset_state(db: Database, world: bool = False) -> None:
+    with db.transaction() as conn:
+        for table in _STATE + (_WORLD if world else ()):
+            conn.execute(delete(table))
+        Database.bump_world_version(conn)
