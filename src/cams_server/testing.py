@@ -18,6 +18,7 @@ import json
 import os
 import select
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -309,7 +310,7 @@ class CamsServer:
             method,
             f"{self.url}{path}",
             json=body,
-            verify=str(self.ca_file) if self.tls else True,
+            verify=ssl.create_default_context(cafile=str(self.ca_file)) if self.tls else True,
             headers={"Authorization": f"Bearer {self.admin_token}"},
             timeout=30,
         )
