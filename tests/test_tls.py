@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import ssl
 import select
+import ssl
 import subprocess
 import sys
 import time
