@@ -180,7 +180,13 @@ class AdminApi:
     async def _reset(self, request: WireRequest, request_id: str) -> EncodedResponse:
         """Forget state between tests; `{"World": true}` forgets the accounts too."""
         body = _json_body(request, default={})
-        world = bool(body.get("World")) if isinstance(body, dict) else False
+        world = body.get("World", False) if isinstance(body, dict) else None
+        if not isinstance(world, bool):
+            raise ServiceError(
+                "InvalidParameter.Body",
+                400,
+                'Send {"World": true} or {"World": false} (a JSON boolean).',
+            )
         await self._control.reset(world=world)
         return _json(200, request_id, {"Reset": True, "World": world})
 
@@ -236,7 +242,9 @@ class AdminApi:
         count, latency = body.get("Count", 1), body.get("LatencyMs", 0)
         code, account = body.get("Code"), body.get("AccountId")
         if (
-            not isinstance(count, int)
+            isinstance(count, bool)
+            or isinstance(latency, bool)
+            or not isinstance(count, int)
             or count < 1
             or not isinstance(latency, int)
             or not 0 <= latency <= 60_000

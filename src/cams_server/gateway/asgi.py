@@ -160,14 +160,16 @@ class GatewayApp:
         )
         if path == "/":
             return await self._gateway.handle(request, record)
-        record.action = path
         if self._admin is not None and self._admin.handles(path):
+            record.action = "admin"  # one label for the admin API: paths are caller-chosen
             return await self._admin.handle(request, record.request_id)
         if self._webhook is not None and path == WEBHOOK_PATH:
+            record.action = path
             return await self._webhook.handle(request, record.request_id)
         if self._pages is not None:
             page = self._pages.route(request, record.request_id)
             if page is not None:
+                record.action = "pages"
                 return page
         raise errors.invalid_action(
             "", f"Path {path!r} has no API: every operation is called on / (RPC style)."
