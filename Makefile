@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit node-deps clean
+.PHONY: run test lint typecheck unit node-deps browser-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ tests/sdk/node/node_modules/.installed: tests/sdk/node/package.json tests/sdk/no
 	cd tests/sdk/node && npm ci --silent --no-audit --no-fund
 	touch $@
 
+# Debian's Chromium for the Explorer's browser tests (Playwright never downloads one).
+browser-deps:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei)
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/ruff format --check src tests $(wildcard bench)
@@ -33,7 +38,7 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: $(STAMP) node-deps lint typecheck unit
+test: $(STAMP) node-deps browser-deps lint typecheck unit
 
 clean:
 	rm -rf $(VENV) tests/sdk/node/node_modules

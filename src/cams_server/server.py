@@ -20,6 +20,7 @@ from cams_server.cams.operations import implemented_catalog, run_operation
 from cams_server.cams.outcomes import OutcomeEvent, SentMessage
 from cams_server.cams.upstream import GraphApi, UpstreamWorker
 from cams_server.clock import Clock, SystemClock
+from cams_server.explorer import Explorer, demo_keys_of
 from cams_server.gateway.asgi import GatewayApp, PageRoutes
 from cams_server.gateway.auth import Authenticator
 from cams_server.gateway.faults import FaultPlan
@@ -99,7 +100,9 @@ class ServerState:
         self.guard = self._guard()
         self.faults = FaultPlan()
         self.metrics = ServerMetrics(lambda: self.guard.sizes())
-        self.pages: PageRoutes | None = None
+        self.pages: PageRoutes | None = Explorer(
+            self.catalog, lambda: demo_keys_of(self.world.directory.world)
+        )
         self.diagnostics = DiagnosticCodec(self.database.secret_key(DIAGNOSTIC_KEY))
         self.authenticator = Authenticator(lambda: self.world.credentials, settings.clock)
         self.gateway = Gateway(

@@ -1,0 +1,180 @@
+"""The reference pages (/docs/, /docs/<Action>) and the API Explorer (/explorer).
+
+`Explorer.route` answers the GET requests of those paths and returns None for any
+other path. The Explorer page signs its calls in the browser
+(static/explorer.js, ACS3-HMAC-SHA256 exactly as `gateway/signing.py`) and sends
+them to `/` like any SDK, so they meet the same gateway: signature, nonce, flow
+control, RAM. The server never sees a secret typed into the page.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from importlib import resources
+from typing import Any
+
+from cams_server.cams.catalog import Catalog
+from cams_server.explorer.pages import (
+    DemoKey,
+    render_explorer,
+    render_index,
+    render_operation,
+)
+from cams_server.explorer.samples import all_samples, parse_values
+from cams_server.gateway import errors
+from cams_server.gateway.encoding import EncodedResponse, encode_error
+from cams_server.gateway.errors import ServiceError
+from cams_server.gateway.request import WireRequest
+from cams_server.world.demo import DEMO_ACCOUNT_ID
+from cams_server.world.model import World
+
+__all__ = ["STATIC_FILES", "DemoKey", "Explorer", "demo_keys_of"]
+
+# The files under static/ the Explorer serves, and their content types.
+STATIC_FILES: Mapping[str, bytes] = {
+    "explorer.js": b"text/javascript;charset=utf-8",
+    "explorer.css": b"text/css;charset=utf-8",
+}
+
+_HTML = b"text/html;charset=utf-8"
+_JSON = b"application/json;charset=utf-8"
+# Scripts and styles from this server only; the page talks to this server only.
+_CSP = (
+    b"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    b"img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+_HOST = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+_FALLBACK_HOST = "127.0.0.1:8080"
+
+
+def demo_keys_of(world: World) -> list[DemoKey]:
+    """The active AccessKeys of the demo account (world/demo.py), labelled for the picker."""
+    keys: list[DemoKey] = []
+    for account in world.accounts:
+        if account.id != DEMO_ACCOUNT_ID:
+            continue
+        for key in account.access_keys:
+            if key.active:
+                keys.append((f"{account.name} account (root)", key.id, key.secret))
+        groups = {g.name: g.policies for g in account.groups}
+        for user in account.users:
+            policies = list(user.policies)
+            for group in user.groups:
+                policies += groups.get(group, ())
+            granted = ", ".join(dict.fromkeys(policies)) or "no policies"
+            for key in user.access_keys:
+                if key.active:
+                    keys.append((f"RAM user {user.name} ({granted})", key.id, key.secret))
+    return keys
+
+
+def _headers(request_id: str, content_type: bytes, cache: bytes) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"content-type", content_type),
+        (b"x-acs-request-id", request_id.encode()),
+        (b"cache-control", cache),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+    ]
+
+
+class Explorer:
+    """The pages under /docs and /explorer, rendered from `catalog`.
+
+    `demo_keys` lists (label, AccessKey ID, secret) for the Explorer's key picker:
+    the demo world's keys when the server runs it, else nothing.
+    """
+
+    def __init__(self, catalog: Catalog, demo_keys: Callable[[], list[tuple[str, str, str]]]):
+        self._catalog = catalog
+        self._demo_keys = demo_keys
+        # The catalog never changes while the server runs: render the reference once.
+        self._index = render_index(catalog).encode()
+        self._pages = {op.name: render_operation(catalog, op).encode() for op in catalog}
+        self._static: dict[str, bytes] = {}
+
+    @staticmethod
+    def owns(path: str) -> bool:
+        return path in ("/docs", "/explorer") or path.startswith(("/docs/", "/explorer/"))
+
+    def route(self, request: WireRequest, request_id: str) -> EncodedResponse | None:
+        """The answer for a path under /docs or /explorer; None for any other path."""
+        path = request.path
+        if not self.owns(path):
+            return None
+        try:
+            if request.method != "GET":
+                raise ServiceError(
+                    "InvalidAction.NotFound",
+                    404,
+                    f"{path} answers GET only; API calls go to / (RPC style).",
+                )
+            return self._get(request, request_id)
+        except ServiceError as error:
+            return encode_error(error, request_id, request.header("host") or "")
+
+    def _get(self, request: WireRequest, request_id: str) -> EncodedResponse:
+        path = request.path
+        if path in ("/docs", "/docs/"):
+            return self._html(request_id, self._index)
+        if path.startswith("/docs/"):
+            action = path[len("/docs/") :].strip("/")
+            page = self._pages.get(action)
+            if page is None:
+                raise self._unknown(action)
+            return self._html(request_id, page)
+        if path in ("/explorer", "/explorer/"):
+            selected = dict(request.query).get("Action")
+            explorer = render_explorer(self._catalog, self._demo_keys(), selected)
+            return self._html(request_id, explorer.encode(), cache=b"no-store")
+        if path == "/explorer/samples":
+            return self._samples(request, request_id)
+        if path.startswith("/explorer/static/"):
+            return self._static_file(path[len("/explorer/static/") :], request_id)
+        raise errors.invalid_action(
+            "", f"{path} is not a page: see /docs/ for the reference and /explorer to call the API."
+        )
+
+    def _unknown(self, action: str) -> ServiceError:
+        known = ", ".join(op.name for op in self._catalog)
+        return errors.invalid_action(
+            action, f"No operation {action!r} is documented here; this server answers {known}."
+        )
+
+    def _html(self, request_id: str, page: bytes, cache: bytes = b"no-cache") -> EncodedResponse:
+        headers = _headers(request_id, _HTML, cache)
+        headers.append((b"content-security-policy", _CSP))
+        return 200, headers, page
+
+    def _static_file(self, name: str, request_id: str) -> EncodedResponse:
+        content_type = STATIC_FILES.get(name)
+        if content_type is None:
+            raise errors.invalid_action("", f"There is no static file {name!r}.")
+        body = self._static.get(name)
+        if body is None:
+            body = resources.files("cams_server.explorer").joinpath("static", name).read_bytes()
+            self._static[name] = body
+        return 200, _headers(request_id, content_type, b"no-cache"), body
+
+    def _samples(self, request: WireRequest, request_id: str) -> EncodedResponse:
+        """`GET /explorer/samples?Action=<op>&<Param>=<value>...`: every language's sample."""
+        params = dict(request.query)
+        action = params.get("Action", "")
+        if action not in self._catalog:
+            raise self._unknown(action)
+        op = self._catalog.get(action)
+        values = parse_values(op, params)
+        host = request.header("host") or ""
+        endpoint = host if _HOST.fullmatch(host) else _FALLBACK_HOST
+        protocol = "https" if request.secure else "http"
+        body: dict[str, Any] = {
+            "RequestId": request_id,
+            "Action": op.name,
+            "Endpoint": endpoint,
+            "Protocol": protocol,
+            "Samples": [s.to_json() for s in all_samples(op, values, endpoint, protocol)],
+        }
+        payload = json.dumps(body, ensure_ascii=False).encode()
+        return 200, _headers(request_id, _JSON, b"no-store"), payload
