@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit node-deps browser-deps clean
+.PHONY: run test lint typecheck unit node-deps browser-deps bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ unit: $(STAMP)
 	$(BIN)/pytest
 
 test: $(STAMP) node-deps browser-deps lint typecheck unit
+
+# Benchmarks (needs wrk; PostgreSQL and Redis for the pg configurations): see bench/README.md.
+bench: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) tests/sdk/node/node_modules

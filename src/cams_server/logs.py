@@ -43,6 +43,13 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str, fmt: str) -> None:
+    # A line per call is on the hot path: skip what logging would gather and no format
+    # prints (the caller's source location, thread and process names), as the logging
+    # HOWTO's "Optimization" section describes.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler()
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

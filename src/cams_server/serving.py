@@ -16,12 +16,13 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 import uvicorn
+import uvloop
 
 from cams_server.gateway.protocol import uvicorn_config
 from cams_server.server import ServerSettings, ServerState
@@ -76,15 +77,22 @@ async def _serve_one(
         await task
 
 
+def _run(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop, the loop `uvicorn_config` names (uvicorn only installs it itself
+    when it runs the server; `serve(sockets=...)` is ours to run)."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(coroutine)
+
+
 def _worker(options: ServeOptions, sock: socket.socket, ready: Any, index: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    asyncio.run(_serve_one(options, sock, lambda: ready.put(index)))
+    _run(_serve_one(options, sock, lambda: ready.put(index)))
 
 
 def serve(options: ServeOptions, sock: socket.socket, announce: Callable[[str], None]) -> None:
     """Serve until stopped; `announce(url)` runs once every process accepts connections."""
     if options.workers == 1:
-        asyncio.run(_serve_one(options, sock, lambda: announce(_url(options, sock))))
+        _run(_serve_one(options, sock, lambda: announce(_url(options, sock))))
         return
     context = multiprocessing.get_context("fork")
     ready = context.Queue()

@@ -44,12 +44,12 @@ def _periods(ctx: CallContext) -> tuple[str, int, list[int]]:
     return granularity, length, list(range(first, end + 1, length))
 
 
-def _spaces(ctx: CallContext) -> list[str]:
+async def _spaces(ctx: CallContext) -> list[str]:
     """The spaces to read, after ownership, ISV and enablement checks."""
     space_id = ctx.params.get("CustSpaceId")
     space = authorize_space(ctx, space_id, ctx.params.get("IsvCode"))
     account = ctx.caller.principal.account_id
-    enabled = enablement_times(ctx.database, account)
+    enabled = await ctx.db(enablement_times, ctx.database, account)
     if space is not None:
         if space.id in enabled or (not space.is_isv_customer and None in enabled):
             return [space.id]
@@ -73,9 +73,9 @@ def _money(micros: int) -> float:
     return round(micros / 1_000_000, 6)
 
 
-def get_chatapp_template_metric(ctx: CallContext) -> dict[str, Any]:
+async def get_chatapp_template_metric(ctx: CallContext) -> dict[str, Any]:
     granularity, length, periods = _periods(ctx)
-    spaces = _spaces(ctx)
+    spaces = await _spaces(ctx)
     template = str(ctx.params["TemplateCode"])
     language = ctx.params.get("Language")
     template_type = str(ctx.params.get("TemplateType") or "WHATSAPP")
@@ -83,7 +83,8 @@ def get_chatapp_template_metric(ctx: CallContext) -> dict[str, Any]:
         raise invalid_parameter("TemplateType", "TemplateType must be WHATSAPP or VIBER.")
     data: list[dict[str, Any]] = []
     if template_type == "WHATSAPP":
-        rows, clicks = read_template_buckets(
+        rows, clicks = await ctx.db(
+            read_template_buckets,
             ctx.database,
             ctx.caller.principal.account_id,
             spaces,
@@ -135,11 +136,12 @@ def get_chatapp_template_metric(ctx: CallContext) -> dict[str, Any]:
     return {"Code": "OK", "Message": "None", "AccessDeniedDetail": "NONE", "Data": data}
 
 
-def get_chatapp_phone_number_metric(ctx: CallContext) -> dict[str, Any]:
+async def get_chatapp_phone_number_metric(ctx: CallContext) -> dict[str, Any]:
     granularity, length, periods = _periods(ctx)
-    spaces = _spaces(ctx)
+    spaces = await _spaces(ctx)
     phone = ctx.params.get("PhoneNumber")
-    rows = read_phone_buckets(
+    rows = await ctx.db(
+        read_phone_buckets,
         ctx.database,
         ctx.caller.principal.account_id,
         spaces,

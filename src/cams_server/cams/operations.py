@@ -6,7 +6,7 @@ and after `check_subscription` and `authorize`; it returns the response fields.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from cams_server.cams.access import authorize, check_subscription
@@ -21,7 +21,7 @@ from cams_server.sts.operations import assume_role, get_caller_identity
 
 __all__ = ["HANDLERS", "Handler", "handler_for", "implemented_catalog", "run_operation"]
 
-Handler = Callable[[CallContext], Mapping[str, Any]]
+Handler = Callable[[CallContext], Awaitable[Mapping[str, Any]]]
 
 # metadata file -> operation -> handler
 HANDLERS: Mapping[str, Mapping[str, Handler]] = {
@@ -48,7 +48,7 @@ def handler_for(name: str) -> Handler:
     raise KeyError(name)
 
 
-def run_operation(ctx: CallContext) -> Mapping[str, Any]:
+async def run_operation(ctx: CallContext) -> Mapping[str, Any]:
     """Subscription and RAM for CAMS (contract section 2, steps 4 and 5), then the operation.
 
     STS operations make their own RAM decisions (AssumeRole is about the role, not
@@ -57,4 +57,4 @@ def run_operation(ctx: CallContext) -> Mapping[str, Any]:
     if ctx.operation.product == "cams":
         check_subscription(ctx)
         authorize(ctx)
-    return handler_for(ctx.operation.name)(ctx)
+    return await handler_for(ctx.operation.name)(ctx)

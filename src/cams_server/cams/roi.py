@@ -17,7 +17,7 @@ from cams_server.store.enablements import enable_roi_metric
 __all__ = ["enable_whatsapp_roi_metric"]
 
 
-def enable_whatsapp_roi_metric(ctx: CallContext) -> Mapping[str, Any]:
+async def enable_whatsapp_roi_metric(ctx: CallContext) -> Mapping[str, Any]:
     space_id = ctx.params.get("CustSpaceId")
     isv_code = ctx.params.get("IsvCode")
     space = authorize_space(ctx, space_id, isv_code)
@@ -31,7 +31,8 @@ def enable_whatsapp_roi_metric(ctx: CallContext) -> Mapping[str, Any]:
                 else [s for s in ctx.directory.spaces_of(account_id) if not s.is_isv_customer]
             )
             upstream = [(s.id, s.waba_id) for s in targets if s.waba_id]
-        enable_roi_metric(
+        await ctx.db(
+            enable_roi_metric,
             ctx.database,
             account_id,
             space_id,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,10 +34,6 @@ __all__ = ["CallRecord", "Gateway"]
 
 log = logging.getLogger("cams_server.calls")
 
-# Longest a call waits on a remote database before it is refused (the write may still
-# land afterwards; enabling is idempotent, so the caller's retry is safe).
-DATABASE_TIMEOUT_SECONDS = 8.0
-
 
 @dataclass(slots=True)
 class CallRecord:
@@ -60,7 +56,7 @@ class Gateway:
         authenticator: Authenticator,
         diagnostics: DiagnosticCodec,
         clock: Clock,
-        run: Callable[[CallContext], Mapping[str, Any]],
+        run: Callable[[CallContext], Awaitable[Mapping[str, Any]]],
         sts: StsTokenCodec,
         upstream_configured: bool = False,
         faults: FaultPlan | None = None,
@@ -107,12 +103,7 @@ class Gateway:
                 upstream_configured=self._upstream_configured,
             )
             try:
-                if self._database.is_sqlite:  # a local write of microseconds: no thread hop
-                    fields = self._run(ctx)
-                else:
-                    fields = await asyncio.wait_for(
-                        asyncio.to_thread(self._run, ctx), DATABASE_TIMEOUT_SECONDS
-                    )
+                fields = await self._run(ctx)
             except (SQLAlchemyError, TimeoutError):
                 log.exception("%s: database failure", record.request_id)
                 raise errors.service_unavailable(

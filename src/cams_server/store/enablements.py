@@ -63,13 +63,13 @@ def enable_roi_metric(
     insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
     key = space_id or ""
     with db.transaction() as conn:
-        conn.execute(
+        created = conn.execute(
             insert(roi_enablements)
             .values(
                 account_id=account_id, space_id=key, enabled_at_us=now_us, enabled_by=enabled_by
             )
             .on_conflict_do_nothing(index_elements=["account_id", "space_id"])
-        )
+        ).rowcount
         now_ms = now_us // 1000
         for upstream_space, waba_id in upstream:
             conn.execute(
@@ -87,6 +87,8 @@ def enable_roi_metric(
                 )
                 .on_conflict_do_nothing(index_elements=["account_id", "space_id"])
             )
+        if created == 1:  # ours: no need to read back what we just wrote
+            return Enablement(account_id, space_id or None, now_us, enabled_by)
         return _fetch(conn, account_id, key)
 
 

@@ -76,7 +76,7 @@ def _deny(ctx: CallContext, hint: str, decision: PolicyDecision, resource: str) 
     return ctx.operation.error("NoPermission", hint, access_denied_detail=detail)
 
 
-def assume_role(ctx: CallContext) -> dict[str, Any]:
+async def assume_role(ctx: CallContext) -> dict[str, Any]:
     params = ctx.params
     session_name = str(params["RoleSessionName"])
     if not _SESSION_NAME.match(session_name):
@@ -167,7 +167,7 @@ def assume_role(ctx: CallContext) -> dict[str, Any]:
     }
 
 
-def get_caller_identity(ctx: CallContext) -> dict[str, Any]:
+async def get_caller_identity(ctx: CallContext) -> dict[str, Any]:
     principal = ctx.caller.principal
     account = principal.account_id
     if principal.kind is PrincipalKind.ACCOUNT:
