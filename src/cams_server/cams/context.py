@@ -32,7 +32,7 @@ class EnablementCache(Protocol):
     def remember(self, account_id: str, space_id: str | None) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every call, frozen init is slower
 class CallContext:
     request_id: str
     operation: Operation

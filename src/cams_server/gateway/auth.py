@@ -9,6 +9,7 @@ cannot burn someone's nonce.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import re
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from cams_server.clock import Clock
 from cams_server.gateway import errors
 from cams_server.gateway.request import WireRequest
 from cams_server.gateway.signing import (
+    EMPTY_SHA256,
     V3_ALGORITHM,
     sha256_hex,
     v1_signature,
@@ -80,6 +82,7 @@ class CredentialResolver(Protocol):
         ...
 
 
+@functools.lru_cache(maxsize=1024)  # calls of one second share their timestamp
 def _parse_timestamp(name: str, value: str) -> float:
     match = _TIMESTAMP.fullmatch(value)
     if not match:
@@ -159,7 +162,7 @@ class Authenticator:
                 raise errors.incomplete_signature(f"Signature V3 needs the {name} header.")
         date = request.header("x-acs-date") or ""
         timestamp = _parse_timestamp("x-acs-date", date)
-        payload_hash = sha256_hex(request.body)
+        payload_hash = sha256_hex(request.body) if request.body else EMPTY_SHA256
         claimed = request.header("x-acs-content-sha256")
         if claimed is not None and claimed.lower() != payload_hash:
             raise errors.incomplete_signature(

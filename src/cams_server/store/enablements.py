@@ -47,6 +47,15 @@ def _from_row(row: Row[Any, Any, Any, Any]) -> Enablement:
     )
 
 
+# Built once: constructing the statement costs more than running it on SQLite.
+_INSERT = {
+    postgres: dialect_insert(roi_enablements).on_conflict_do_nothing(
+        index_elements=["account_id", "space_id"]
+    )
+    for postgres, dialect_insert in ((False, sqlite_insert), (True, pg_insert))
+}
+
+
 def enable_roi_metric(
     db: Database,
     account_id: str,
@@ -64,11 +73,13 @@ def enable_roi_metric(
     key = space_id or ""
     with db.transaction() as conn:
         created = conn.execute(
-            insert(roi_enablements)
-            .values(
-                account_id=account_id, space_id=key, enabled_at_us=now_us, enabled_by=enabled_by
-            )
-            .on_conflict_do_nothing(index_elements=["account_id", "space_id"])
+            _INSERT[db.dialect == "postgresql"],
+            {
+                "account_id": account_id,
+                "space_id": key,
+                "enabled_at_us": now_us,
+                "enabled_by": enabled_by,
+            },
         ).rowcount
         now_ms = now_us // 1000
         for upstream_space, waba_id in upstream:
