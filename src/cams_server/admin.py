@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from cams_server.cams.ingestion import RecordError, parse_records
 from cams_server.cams.outcomes import OutcomeEvent, SentMessage
-from cams_server.gateway.encoding import EncodedResponse
+from cams_server.gateway.encoding import EncodedResponse, encode_json
 from cams_server.gateway.errors import ServiceError
 from cams_server.gateway.faults import Fault, FaultPlan
 from cams_server.gateway.guard import CallGuard
@@ -32,11 +32,6 @@ __all__ = ["AdminApi", "AdminControl"]
 
 _JSON = b"application/json;charset=utf-8"
 READY_TIMEOUT = 2.0
-
-
-def _json(status: int, request_id: str, body: Mapping[str, Any]) -> EncodedResponse:
-    payload = json.dumps({"RequestId": request_id, **body}, ensure_ascii=False).encode()
-    return status, [(b"content-type", _JSON), (b"x-acs-request-id", request_id.encode())], payload
 
 
 class _LiveWorld(Protocol):
@@ -86,7 +81,7 @@ class AdminApi:
 
     async def handle(self, request: WireRequest, request_id: str) -> EncodedResponse:
         if request.path == "/_cams/health":
-            return _json(200, request_id, {"Status": "ok"})
+            return encode_json(200, request_id, {"Status": "ok"})
         if request.path == "/_cams/ready":
             return await self._ready(request_id)
         route = self._routes.get((request.method, request.path))
@@ -116,7 +111,7 @@ class AdminApi:
         guard = await bounded(self._guard.ready())
         checks = {"Database": database, "CallGuard": guard}
         ready = all(v == "ok" for v in checks.values())
-        return _json(200 if ready else 503, request_id, {"Ready": ready, **checks})
+        return encode_json(200 if ready else 503, request_id, {"Ready": ready, **checks})
 
     def _check_token(self, request: WireRequest) -> None:
         if not self._token:
@@ -153,7 +148,7 @@ class AdminApi:
             decoded = self._diagnostics.decode(str(message))
         except ValueError as exc:
             raise ServiceError("InvalidParameter.EncodedDiagnosticMessage", 400, str(exc)) from None
-        return _json(200, request_id, {"DecodedDiagnosticMessage": decoded})
+        return encode_json(200, request_id, {"DecodedDiagnosticMessage": decoded})
 
     def _messages(self, request: WireRequest, request_id: str) -> EncodedResponse:
         """Sent-message records and outcome events (see cams/ingestion.py), all or nothing."""
@@ -175,7 +170,7 @@ class AdminApi:
             raise ServiceError(
                 "InvalidParameter.Records", 400, f"Nothing was recorded: {exc}"
             ) from None
-        return _json(200, request_id, result.to_json())
+        return encode_json(200, request_id, result.to_json())
 
     async def _reset(self, request: WireRequest, request_id: str) -> EncodedResponse:
         """Forget state between tests; `{"World": true}` forgets the accounts too."""
@@ -188,7 +183,7 @@ class AdminApi:
                 'Send {"World": true} or {"World": false} (a JSON boolean).',
             )
         await self._control.reset(world=world)
-        return _json(200, request_id, {"Reset": True, "World": world})
+        return encode_json(200, request_id, {"Reset": True, "World": world})
 
     def _apply_world(self, request: WireRequest, request_id: str) -> EncodedResponse:
         """The body is a TOML world file; applied all or nothing."""
@@ -203,7 +198,7 @@ class AdminApi:
         except WorldError as exc:
             raise ServiceError("InvalidParameter.World", 400, str(exc)) from None
         self._control.world.refresh()
-        return _json(200, request_id, {"Accounts": len(world.accounts)})
+        return encode_json(200, request_id, {"Accounts": len(world.accounts)})
 
     def _export_world(self, request: WireRequest, request_id: str) -> EncodedResponse:
         text = dump_world(load_world_from(self._database)).encode()
@@ -217,14 +212,14 @@ class AdminApi:
         )
 
     def _enablements(self, request: WireRequest, request_id: str) -> EncodedResponse:
-        return _json(
+        return encode_json(
             200,
             request_id,
             {"Enablements": [e.to_json() for e in list_enablements(self._database)]},
         )
 
     def _list_faults(self, request: WireRequest, request_id: str) -> EncodedResponse:
-        return _json(
+        return encode_json(
             200, request_id, {"Faults": [f.to_json() for f in self._control.faults.list()]}
         )
 
@@ -260,11 +255,11 @@ class AdminApi:
             )
         fault = Fault(body["Action"], account, code, count, latency)
         self._control.faults.add(fault)
-        return _json(200, request_id, {"Fault": fault.to_json()})
+        return encode_json(200, request_id, {"Fault": fault.to_json()})
 
     def _clear_faults(self, request: WireRequest, request_id: str) -> EncodedResponse:
         self._control.faults.clear()
-        return _json(200, request_id, {"Faults": []})
+        return encode_json(200, request_id, {"Faults": []})
 
 
 def _json_body(request: WireRequest, default: object = None) -> Any:

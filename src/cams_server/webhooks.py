@@ -14,11 +14,10 @@ import hmac
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from cams_server.cams.ingestion import RecordError, parse_webhook
 from cams_server.cams.outcomes import OutcomeEvent
-from cams_server.gateway.encoding import EncodedResponse
+from cams_server.gateway.encoding import EncodedResponse, encode_json
 from cams_server.gateway.errors import ServiceError
 from cams_server.gateway.request import WireRequest
 from cams_server.store.statistics import IngestResult
@@ -27,18 +26,6 @@ __all__ = ["WEBHOOK_PATH", "WhatsAppWebhook"]
 
 WEBHOOK_PATH = "/webhooks/whatsapp"
 log = logging.getLogger("cams_server.webhooks")
-
-
-def _json(status: int, request_id: str, body: dict[str, Any]) -> EncodedResponse:
-    payload = json.dumps({"RequestId": request_id, **body}).encode()
-    return (
-        status,
-        [
-            (b"content-type", b"application/json;charset=utf-8"),
-            (b"x-acs-request-id", request_id.encode()),
-        ],
-        payload,
-    )
 
 
 class WhatsAppWebhook:
@@ -121,4 +108,4 @@ class WhatsAppWebhook:
             result = await asyncio.to_thread(self._ingest, events)
         else:
             result = self._ingest(events)
-        return _json(200, request_id, result.to_json())
+        return encode_json(200, request_id, result.to_json())

@@ -15,7 +15,7 @@ from cams_server.ram.directory import SpaceRecord
 from cams_server.ram.evaluation import PolicyDecision, evaluate
 from cams_server.ram.principals import PrincipalKind
 
-__all__ = ["authorize", "authorize_space", "check_subscription"]
+__all__ = ["authorize", "authorize_space", "check_subscription", "denial"]
 
 
 def check_subscription(ctx: CallContext) -> None:
@@ -28,16 +28,20 @@ def check_subscription(ctx: CallContext) -> None:
         )
 
 
-def _deny(
+def denial(
     ctx: CallContext,
     decision: PolicyDecision,
     resource: str,
     hint: str,
     diagnostic: dict[str, Any],
     policy_type: str = "AccountLevelIdentityBasedPolicy",
+    action: str | None = None,
+    code: str = "Ram.PermissionDeny",
 ) -> Exception:
+    """The operation's permission error with its `AccessDeniedDetail`, whose sealed
+    diagnostic tells the operator everything the caller is not told."""
     principal = ctx.caller.principal
-    action = ctx.operation.ram_action
+    action = action or ctx.operation.ram_action
     encoded = ctx.diagnostics.encode(
         {
             "RequestId": ctx.request_id,
@@ -57,7 +61,7 @@ def _deny(
         }
     )
     detail = access_denied_detail(principal, action, decision, encoded, policy_type)
-    return ctx.operation.error("Ram.PermissionDeny", hint, access_denied_detail=detail)
+    return ctx.operation.error(code, hint, access_denied_detail=detail)
 
 
 def authorize(ctx: CallContext) -> None:
@@ -87,7 +91,7 @@ def authorize(ctx: CallContext) -> None:
             f"{principal.arn} has no policy allowing {ctx.operation.ram_action} on {resource}: "
             "attach one (for example AliyunCAMSFullAccess) to the user, its group or role."
         )
-    raise _deny(ctx, decision, resource, hint, {})
+    raise denial(ctx, decision, resource, hint, {})
 
 
 def authorize_space(
@@ -119,7 +123,7 @@ def authorize_space(
     denied = PolicyDecision(False, False, (), (), ())
 
     def refuse(hint: str, reason: str) -> Exception:
-        return _deny(ctx, denied, resource, hint, {"IsvCheck": reason}, "IsvAuthorization")
+        return denial(ctx, denied, resource, hint, {"IsvCheck": reason}, "IsvAuthorization")
 
     if isv_code is None:
         raise refuse(

@@ -11,7 +11,14 @@ from xml.sax.saxutils import escape
 
 from cams_server.gateway.errors import ServiceError
 
-__all__ = ["OK_FIELDS", "EncodedResponse", "encode_error", "encode_success", "new_request_id"]
+__all__ = [
+    "OK_FIELDS",
+    "EncodedResponse",
+    "encode_error",
+    "encode_json",
+    "encode_success",
+    "new_request_id",
+]
 
 EncodedResponse = tuple[int, list[tuple[bytes, bytes]], bytes]
 
@@ -75,6 +82,12 @@ def encode_success(
     if xml:
         return 200, _headers(request_id, _XML, {}), _xml(f"{action}Response", body)
     return 200, _headers(request_id, _JSON, {}), json.dumps(body, ensure_ascii=False).encode()
+
+
+def encode_json(status: int, request_id: str, body: Mapping[str, Any]) -> EncodedResponse:
+    """A JSON answer of the server's own routes (admin API, webhook), with its RequestId."""
+    payload = json.dumps({"RequestId": request_id, **body}, ensure_ascii=False).encode()
+    return status, _headers(request_id, _JSON, {}), payload
 
 
 def encode_error(

@@ -13,8 +13,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from cams_server.cams.access import denial
 from cams_server.cams.context import CallContext
-from cams_server.ram.diagnostics import access_denied_detail
 from cams_server.ram.directory import RoleRecord, numeric_id
 from cams_server.ram.evaluation import PolicyDecision, evaluate
 from cams_server.ram.policy import PolicyError, parse_policy
@@ -53,27 +53,9 @@ def _role(ctx: CallContext, role_arn: str) -> RoleRecord:
 
 
 def _deny(ctx: CallContext, hint: str, decision: PolicyDecision, resource: str) -> Exception:
-    principal = ctx.caller.principal
-    encoded = ctx.diagnostics.encode(
-        {
-            "RequestId": ctx.request_id,
-            "Principal": {
-                "Arn": principal.arn,
-                "Type": str(principal.kind),
-                "AccountId": principal.account_id,
-            },
-            "Action": ASSUME_ROLE,
-            "Resource": resource,
-            "Context": ctx.condition_context(),
-            "NoPermissionType": decision.no_permission_type,
-            "EvaluatedPolicies": list(decision.evaluated),
-            "AllowingPolicies": list(decision.allowing),
-            "DenyingPolicies": list(decision.denying),
-            "Reason": hint,
-        }
+    return denial(
+        ctx, decision, resource, hint, {"Reason": hint}, action=ASSUME_ROLE, code="NoPermission"
     )
-    detail = access_denied_detail(principal, ASSUME_ROLE, decision, encoded)
-    return ctx.operation.error("NoPermission", hint, access_denied_detail=detail)
 
 
 async def assume_role(ctx: CallContext) -> dict[str, Any]:
