@@ -44,6 +44,7 @@ test: $(STAMP) node-deps browser-deps lint typecheck unit
 bench: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/roi_statistics.py
 
 clean:
 	rm -rf $(VENV) tests/sdk/node/node_modules

@@ -92,6 +92,7 @@ async def get_chatapp_template_metric(ctx: CallContext) -> dict[str, Any]:
             None if language is None else str(language),
             periods[0],
             periods[-1] + length,
+            length,
         )
         sums: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         for r in rows:
@@ -148,6 +149,7 @@ async def get_chatapp_phone_number_metric(ctx: CallContext) -> dict[str, Any]:
         None if phone is None else str(phone),
         periods[0],
         periods[-1] + length,
+        length,
     )
     sums: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
     for r in rows:

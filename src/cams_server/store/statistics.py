@@ -311,9 +311,14 @@ def read_template_buckets(
     language: str | None,
     start_ms: int,
     end_ms: int,
+    period_ms: int,
 ) -> tuple[list[Any], list[Any]]:
-    """(template rows, click rows) of half-hour buckets in [start, end)."""
+    """(template rows, click rows) summed per period of `period_ms` from `start_ms` (the
+    database groups the half-hour buckets, so a 90-day DAILY read returns 90 rows per
+    language, not 4,320), over [start, end). `bucket_ms` of a row is its period's start."""
     t, c = template_buckets.c, click_buckets.c
+    t_period = (start_ms + (t.bucket_ms - start_ms) // period_ms * period_ms).label("bucket_ms")
+    c_period = (start_ms + (c.bucket_ms - start_ms) // period_ms * period_ms).label("bucket_ms")
     where_t = [
         t.account_id == account_id,
         t.space_id.in_(spaces),
@@ -335,25 +340,25 @@ def read_template_buckets(
         rows = conn.execute(
             select(
                 t.language,
-                t.bucket_ms,
+                t_period,
                 func.sum(t.sent).label("sent"),
                 func.sum(t.delivered).label("delivered"),
                 func.sum(t.read).label("read"),
                 func.sum(t.cost_micros).label("cost_micros"),
             )
             .where(*where_t)
-            .group_by(t.language, t.bucket_ms)
+            .group_by(t.language, t_period)
         ).all()
         clicks = conn.execute(
             select(
                 c.language,
-                c.bucket_ms,
+                c_period,
                 c.button_type,
                 c.button_content,
                 func.sum(c.clicks).label("clicks"),
             )
             .where(*where_c)
-            .group_by(c.language, c.bucket_ms, c.button_type, c.button_content)
+            .group_by(c.language, c_period, c.button_type, c.button_content)
         ).all()
     return list(rows), list(clicks)
 
@@ -365,8 +370,11 @@ def read_phone_buckets(
     phone_number: str | None,
     start_ms: int,
     end_ms: int,
+    period_ms: int,
 ) -> list[Any]:
+    """Phone rows summed per period of `period_ms` from `start_ms` (see above)."""
     p = phone_buckets.c
+    p_period = (start_ms + (p.bucket_ms - start_ms) // period_ms * period_ms).label("bucket_ms")
     where = [
         p.account_id == account_id,
         p.space_id.in_(spaces),
@@ -380,11 +388,11 @@ def read_phone_buckets(
             conn.execute(
                 select(
                     p.phone_number,
-                    p.bucket_ms,
+                    p_period,
                     func.sum(p.sent).label("sent"),
                     func.sum(p.delivered).label("delivered"),
                 )
                 .where(*where)
-                .group_by(p.phone_number, p.bucket_ms)
+                .group_by(p.phone_number, p_period)
             ).all()
         )
