@@ -18,6 +18,7 @@ from decimal import Decimal
 __all__ = [
     "BUCKET_MS",
     "BUTTON_TYPES",
+    "DAY_MS",
     "EVENT_KINDS",
     "READ_WINDOW_MS",
     "OutcomeEvent",
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 BUCKET_MS = 30 * 60 * 1000
+DAY_MS = 24 * 3600 * 1000
 READ_WINDOW_MS = 7 * 24 * 3600 * 1000
 EVENT_KINDS = ("sent", "delivered", "read", "failed", "click")
 BUTTON_TYPES = ("url_button", "quick_reply_button", "phone_number_button")

@@ -243,3 +243,13 @@ upstream_outbox = Table(
     Column("updated_ms", BigInteger, nullable=False),
     PrimaryKeyConstraint("account_id", "space_id"),
 )
+
+
+def _daily(table: Table, name: str) -> Table:
+    """The same roll-up by UTC day (`bucket_ms` is the day's start), for DAILY reads."""
+    return table.to_metadata(metadata, name=name)
+
+
+template_days = _daily(template_buckets, "template_days")
+phone_days = _daily(phone_buckets, "phone_days")
+click_days = _daily(click_buckets, "click_days")

@@ -17,15 +17,18 @@ from sqlalchemy import Connection, Table, and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from cams_server.cams.outcomes import READ_WINDOW_MS, OutcomeEvent, SentMessage, bucket_of
+from cams_server.cams.outcomes import DAY_MS, READ_WINDOW_MS, OutcomeEvent, SentMessage, bucket_of
 from cams_server.store.database import Database
 from cams_server.store.schema import (
     click_buckets,
+    click_days,
     message_events,
     phone_buckets,
+    phone_days,
     roi_enablements,
     sent_messages,
     template_buckets,
+    template_days,
 )
 
 __all__ = ["IngestResult", "MessageOwner", "ingest", "read_phone_buckets", "read_template_buckets"]
@@ -107,34 +110,59 @@ class _Rollup:
             conn.execute(stmt, rows)
 
         tk = ("account_id", "space_id", "template_code", "language", "bucket_ms")
-        upsert(
-            template_buckets,
-            tk,
-            ("sent", "delivered", "read", "cost_micros"),
-            [
-                dict(
-                    zip(tk, k, strict=True), sent=v[0], delivered=v[1], read=v[2], cost_micros=v[3]
-                )
-                for k, v in self.template.items()
-            ],
-        )
         pk = ("account_id", "space_id", "phone_number", "bucket_ms")
-        upsert(
-            phone_buckets,
-            pk,
-            ("sent", "delivered"),
-            [
-                dict(zip(pk, k, strict=True), sent=v[0], delivered=v[1])
-                for k, v in self.phone.items()
-            ],
-        )
         ck = (*tk, "button_type", "button_content")
-        upsert(
-            click_buckets,
-            ck,
-            ("clicks",),
-            [dict(zip(ck, k, strict=True), clicks=v) for k, v in self.clicks.items()],
-        )
+        for daily, (t_table, p_table, c_table) in (
+            (False, (template_buckets, phone_buckets, click_buckets)),
+            (True, (template_days, phone_days, click_days)),
+        ):
+            template = _by_day(self.template, 4) if daily else self.template
+            phone = _by_day(self.phone, 3) if daily else self.phone
+            clicks = _by_day(self.clicks, 4) if daily else self.clicks
+            upsert(
+                t_table,
+                tk,
+                ("sent", "delivered", "read", "cost_micros"),
+                [
+                    dict(
+                        zip(tk, k, strict=True),
+                        sent=v[0],
+                        delivered=v[1],
+                        read=v[2],
+                        cost_micros=v[3],
+                    )
+                    for k, v in template.items()
+                ],
+            )
+            upsert(
+                p_table,
+                pk,
+                ("sent", "delivered"),
+                [
+                    dict(zip(pk, k, strict=True), sent=v[0], delivered=v[1])
+                    for k, v in phone.items()
+                ],
+            )
+            upsert(
+                c_table,
+                ck,
+                ("clicks",),
+                [dict(zip(ck, k, strict=True), clicks=v) for k, v in clicks.items()],
+            )
+
+
+def _by_day(increments: dict[tuple[Any, ...], Any], position: int) -> dict[tuple[Any, ...], Any]:
+    """Half-hour increments summed by UTC day (the key's `position` holds the bucket)."""
+    days: dict[tuple[Any, ...], Any] = {}
+    for key, value in increments.items():
+        day_key = (*key[:position], key[position] - key[position] % DAY_MS, *key[position + 1 :])
+        if isinstance(value, int):
+            days[day_key] = days.get(day_key, 0) + value
+        else:
+            total = days.setdefault(day_key, [0] * len(value))
+            for i, v in enumerate(value):
+                total[i] += v
+    return days
 
 
 def _enabled_at(conn: Connection, owners: dict[str, MessageOwner]) -> dict[str, int | None]:
@@ -316,7 +344,9 @@ def read_template_buckets(
     """(template rows, click rows) summed per period of `period_ms` from `start_ms` (the
     database groups the half-hour buckets, so a 90-day DAILY read returns 90 rows per
     language, not 4,320), over [start, end). `bucket_ms` of a row is its period's start."""
-    t, c = template_buckets.c, click_buckets.c
+    daily = period_ms % DAY_MS == 0 and start_ms % DAY_MS == 0
+    t = (template_days if daily else template_buckets).c
+    c = (click_days if daily else click_buckets).c
     t_period = (start_ms + (t.bucket_ms - start_ms) // period_ms * period_ms).label("bucket_ms")
     c_period = (start_ms + (c.bucket_ms - start_ms) // period_ms * period_ms).label("bucket_ms")
     where_t = [
@@ -373,7 +403,8 @@ def read_phone_buckets(
     period_ms: int,
 ) -> list[Any]:
     """Phone rows summed per period of `period_ms` from `start_ms` (see above)."""
-    p = phone_buckets.c
+    daily = period_ms % DAY_MS == 0 and start_ms % DAY_MS == 0
+    p = (phone_days if daily else phone_buckets).c
     p_period = (start_ms + (p.bucket_ms - start_ms) // period_ms * period_ms).label("bucket_ms")
     where = [
         p.account_id == account_id,
