@@ -38,14 +38,21 @@ return {1, -1}
 
 
 class RedisGuard:
-    def __init__(self, url: str, prefix: str = "cams", timeout: float = 0.5) -> None:
-        self._redis = aioredis.Redis.from_url(
+    def __init__(
+        self, url: str, prefix: str = "cams", timeout: float = 0.5, max_connections: int = 64
+    ) -> None:
+        # A bounded pool that makes a burst wait for a connection (up to `timeout`) instead
+        # of failing it: the default pool refuses calls beyond its size outright.
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=timeout,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry_on_timeout=False,
             health_check_interval=0,
         )
+        self._redis = aioredis.Redis(connection_pool=pool)
         self._script = self._redis.register_script(_SCRIPT)
         self._prefix = prefix
 

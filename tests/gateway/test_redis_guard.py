@@ -1,0 +1,65 @@
+"""The Redis call guard, driven directly against the machine's Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from cams_server.gateway.auth import NonceClaim
+from cams_server.gateway.guard import FlowRequest
+from cams_server.gateway.redis_guard import RedisGuard
+
+
+def _run(redis_url: str, scenario: object) -> object:
+    async def main() -> object:
+        guard = RedisGuard(redis_url, prefix=f"cams-test-{uuid.uuid4().hex}")
+        try:
+            return await scenario(guard)  # type: ignore[operator]
+        finally:
+            await guard.reset()
+            await guard.close()
+
+    return asyncio.run(main())
+
+
+def test_a_burst_larger_than_the_pool_waits_instead_of_failing(redis_url: str) -> None:
+    now = time.time()
+
+    async def burst(guard: RedisGuard) -> list[bool]:
+        calls = [
+            guard.admit(NonceClaim("k", f"n{i}", now + 900), FlowRequest(f"acct{i}:Op", 5), now)
+            for i in range(300)
+        ]
+        return [a.admitted for a in await asyncio.gather(*calls)]
+
+    assert _run(redis_url, burst) == [True] * 300
+
+
+def test_concurrent_calls_of_one_account_admit_exactly_the_limit(redis_url: str) -> None:
+    now = time.time()
+
+    async def flood(guard: RedisGuard) -> list[float | None]:
+        calls = [
+            guard.admit(NonceClaim("k", f"n{i}", now + 900), FlowRequest("acct:Op", 5), now)
+            for i in range(50)
+        ]
+        return [a.wait for a in await asyncio.gather(*calls)]
+
+    waits = _run(redis_url, flood)
+    assert isinstance(waits, list)
+    assert waits.count(None) == 5
+    assert all(0 < w <= 1.0 for w in waits if w is not None)
+
+
+def test_a_nonce_is_accepted_once(redis_url: str) -> None:
+    now = time.time()
+
+    async def replay(guard: RedisGuard) -> list[bool]:
+        claim = NonceClaim("k", "same", now + 900)
+        first = await guard.admit(claim, None, now)
+        second = await guard.admit(claim, None, now)
+        other_scope = await guard.admit(NonceClaim("k2", "same", now + 900), None, now)
+        return [first.nonce_fresh, second.nonce_fresh, other_scope.nonce_fresh]
+
+    assert _run(redis_url, replay) == [True, False, True]
