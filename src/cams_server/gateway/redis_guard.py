@@ -90,7 +90,7 @@ class RedisGuard:
             raise GuardUnavailable(f"Redis is unreachable ({type(exc).__name__})") from None
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await self._redis.aclose(close_connection_pool=True)
 
     def sizes(self) -> dict[str, int]:
         return {}
