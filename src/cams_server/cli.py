@@ -272,6 +272,7 @@ def _banner(world: World, url: str) -> str:
         for key in user.access_keys:
             lines.append(f"  user {user.name:<12}{key.id} / {key.secret}")
     lines.append(f"  spaces           {', '.join(s.id for s in spec.spaces)}")
+    lines.append(f"  API Explorer     {url}/explorer   (reference pages: {url}/docs/)")
     lines += [
         "",
         "Call it with the official Python SDK (pip install alibabacloud-cams20200606):",
