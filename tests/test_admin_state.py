@@ -727,3 +727,11 @@ def test_reset_world_string_false_does_not_delete_the_world(scratch: CamsServer)
     else:
         error_json(response, 400, "InvalidParameter.Body")
     call(scratch)
+
+
+def test_a_fault_for_an_unknown_action_is_refused(rich_world: Path) -> None:
+    with (
+        CamsServer(world=rich_world, admin_token="fault-token") as server,
+        pytest.raises(RuntimeError, match=r"InvalidParameter\.Fault"),
+    ):
+        server.inject_fault("EnableWhatsappROIMetrc", "ServiceUnavailable")

@@ -13,6 +13,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from cams_server.cams.catalog import Catalog
 from cams_server.cams.ingestion import RecordError, parse_records
 from cams_server.cams.outcomes import OutcomeEvent, SentMessage
 from cams_server.gateway.encoding import EncodedResponse, encode_json
@@ -45,6 +46,9 @@ class AdminControl(Protocol):
 
     @property
     def world(self) -> _LiveWorld: ...
+
+    @property
+    def catalog(self) -> Catalog: ...
 
     async def reset(self, world: bool = False) -> None: ...
 
@@ -252,6 +256,12 @@ class AdminApi:
                 400,
                 "Count is a positive integer, LatencyMs 0 to 60000, and a fault "
                 "needs a Code, a LatencyMs, or both.",
+            )
+        if body["Action"] not in self._control.catalog:
+            raise ServiceError(
+                "InvalidParameter.Fault",
+                400,
+                f"Action {body['Action']!r} is not an operation of this server.",
             )
         fault = Fault(body["Action"], account, code, count, latency)
         self._control.faults.add(fault)

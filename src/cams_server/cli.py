@@ -23,7 +23,7 @@ from cams_server.serving import ServeOptions, bind
 from cams_server.serving import serve as run_server
 from cams_server.store.database import DIAGNOSTIC_KEY, Database
 from cams_server.store.enablements import enablement_times, list_enablements
-from cams_server.store.serve_lock import ServeLock, ServeLockBusy
+from cams_server.store.serve_lock import PostgresServeLock, ServeLock, ServeLockBusy
 from cams_server.store.statistics import IngestResult
 from cams_server.store.world_repo import apply_world, load_world_from
 from cams_server.tls import TlsFiles, ensure_self_signed
@@ -233,11 +233,14 @@ def serve(
         _fail(str(exc))
     world_now = load_world_from(db)
     db.dispose()
-    if db.sqlite_path is not None and not redis_url:
-        try:  # fail now, with the reason, rather than in every worker
+    try:  # fail now, with the reason, rather than in every worker
+        if db.sqlite_path is not None and not redis_url:
             ServeLock(db.sqlite_path, exclusive=workers == 1).release()
-        except ServeLockBusy as exc:
-            _fail(f"cams-server: {exc}.")
+        elif db.dialect == "postgresql" and not redis_url:
+            PostgresServeLock(db.engine).release()
+            db.dispose()
+    except ServeLockBusy as exc:
+        _fail(f"cams-server: {exc}.")
     try:
         sock = bind(host, port)
     except OSError as exc:

@@ -33,7 +33,7 @@ from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.ram.sts_tokens import StsTokenCodec
 from cams_server.store.database import DIAGNOSTIC_KEY, STS_KEY, Database, default_database_url
 from cams_server.store.reset import reset_state
-from cams_server.store.serve_lock import ServeLock
+from cams_server.store.serve_lock import PostgresServeLock, ServeLock
 from cams_server.store.statistics import IngestResult
 from cams_server.webhooks import WhatsAppWebhook
 from cams_server.world.cache import WorldCache
@@ -89,11 +89,14 @@ class ServerState:
         self.settings = settings
         self.database = Database(settings.resolved_database_url)
         self.database.migrate()
-        self.serve_lock: ServeLock | None = None
-        if self.database.sqlite_path is not None and not settings.redis_url:
-            self.serve_lock = ServeLock(
-                self.database.sqlite_path, exclusive=not settings.shared_guard
-            )
+        self.serve_lock: ServeLock | PostgresServeLock | None = None
+        if not settings.redis_url:
+            if self.database.sqlite_path is not None:
+                self.serve_lock = ServeLock(
+                    self.database.sqlite_path, exclusive=not settings.shared_guard
+                )
+            elif self.database.dialect == "postgresql":
+                self.serve_lock = PostgresServeLock(self.database.engine)
         self.sts = StsTokenCodec(self.database.secret_key(STS_KEY))
         self.world = WorldCache(self.database, self.sts, settings.clock)
         self.catalog = implemented_catalog()

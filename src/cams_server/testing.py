@@ -143,10 +143,14 @@ class CamsServer:
         return load_world(world)
 
     def start(self) -> None:
-        if self.mode == "process":
-            self._start_process()
-        else:
-            self._start_thread()
+        try:
+            if self.mode == "process":
+                self._start_process()
+            else:
+                self._start_thread()
+        except BaseException:
+            self.stop()  # nothing of a failed start is left behind (its temporary home)
+            raise
 
     def _start_thread(self) -> None:
         import asyncio

@@ -745,3 +745,16 @@ def test_postgres_partitioned_gives_503_within_bounds_then_service_resumes(
 ) -> None:
     """PostgreSQL behind a partition (packets vanish): the call must still be bounded."""
     _postgres_cut_and_restore(postgres_url, redis_url, rich_world, "blackhole")
+
+
+def test_a_second_in_memory_server_on_one_postgres_database_refuses_to_start(
+    rich_world: Path, postgres_url: str
+) -> None:
+    """Without Redis, a process keeps nonces and windows in memory; a second such process
+    on the same PostgreSQL database would silently split the limit, so it refuses."""
+    with CamsServer(mode="process", world=str(rich_world), database=postgres_url) as first:
+        second = CamsServer(mode="process", database=postgres_url)
+        with pytest.raises(RuntimeError) as info:
+            second.start()
+        assert "--redis" in str(info.value)
+        assert signed_call(first.endpoint, "acme-root").status_code == 200

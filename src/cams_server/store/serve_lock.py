@@ -1,9 +1,10 @@
-"""One deployment per SQLite file: processes that keep nonces and flow windows in
+"""One in-memory server per database: processes that keep nonces and flow windows in
 memory must be alone on their database, or the limit would silently be per process.
 
-A process with in-memory guards takes an exclusive lock on `<db>.serve-lock`;
-processes that share their guards through the file (`--workers N`) take a shared one.
-The kernel drops the lock when the process dies, however it dies.
+On SQLite, a process with in-memory guards takes an exclusive lock on
+`<db>.serve-lock`; processes that share their guards through the file (`--workers N`)
+take a shared one. On PostgreSQL without Redis, the process holds a session advisory
+lock on a connection of its own. Either lock goes when the process dies, however it dies.
 """
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ import fcntl
 import os
 from pathlib import Path
 
-__all__ = ["ServeLock", "ServeLockBusy"]
+from sqlalchemy import Connection, Engine, text
+
+__all__ = ["PostgresServeLock", "ServeLock", "ServeLockBusy"]
+
+_ADVISORY_KEY = 727474
 
 
 class ServeLockBusy(RuntimeError):
@@ -37,3 +42,23 @@ class ServeLock:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+class PostgresServeLock:
+    def __init__(self, engine: Engine) -> None:
+        self._connection: Connection | None = engine.connect()
+        taken = self._connection.execute(
+            text("SELECT pg_try_advisory_lock(:key)"), {"key": _ADVISORY_KEY}
+        ).scalar()
+        self._connection.commit()
+        if not taken:
+            self.release()
+            raise ServeLockBusy(
+                "another cams-server process serves this PostgreSQL database with nonces and "
+                "flow windows of its own; give every process --redis"
+            )
+
+    def release(self) -> None:
+        if self._connection is not None:
+            self._connection.close()  # ends the session, and with it the lock
+            self._connection = None
