@@ -112,9 +112,10 @@ def _specs(op: Operation, values: Mapping[str, Value]) -> list[tuple[ParameterSp
 # -- Python (V2 SDK) -------------------------------------------------------------------
 
 
-def _python_literal(value: Value) -> str:
+def _literal(value: Value, true: str = "true", false: str = "false") -> str:
+    """A scalar as source text: booleans spelled the language's way, numbers bare."""
     if isinstance(value, bool):
-        return "True" if value else "False"
+        return true if value else false
     if isinstance(value, int):
         return str(value)
     return _string(value)
@@ -156,7 +157,7 @@ def python_sample(
     if op.parameters:
         lines.append(f"request = {request_class}(")
         for spec, value in _specs(op, values):
-            lines.append(f"    {_snake(spec.name)}={_python_literal(value)},")
+            lines.append(f"    {_snake(spec.name)}={_literal(value, 'True', 'False')},")
         lines += [")", f"response = client.{method}(request)"]
     else:
         lines.append(f"response = client.{method}()")
@@ -165,14 +166,6 @@ def python_sample(
 
 
 # -- Node.js ---------------------------------------------------------------------------
-
-
-def _js_literal(value: Value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    return _string(value)
 
 
 def node_sample(
@@ -207,7 +200,7 @@ def node_sample(
     if op.parameters:
         lines.append(f"  const request = new {request_class}({{")
         for spec, value in _specs(op, values):
-            lines.append(f"    {_lower_first(spec.name)}: {_js_literal(value)},")
+            lines.append(f"    {_lower_first(spec.name)}: {_literal(value)},")
         lines += ["  });", f"  const response = await {call}(request);"]
     else:
         lines.append(f"  const response = await {call}();")
@@ -227,11 +220,9 @@ def node_sample(
 
 
 def _java_literal(spec: ParameterSpec, value: Value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return f"{value}L" if spec.format == "int64" else str(value)
-    return _string(value)
+    if isinstance(value, int) and not isinstance(value, bool) and spec.format == "int64":
+        return f"{value}L"
+    return _literal(value)
 
 
 def java_sample(
