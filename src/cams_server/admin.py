@@ -53,6 +53,10 @@ class AdminControl(Protocol):
     async def reset(self, world: bool = False) -> None: ...
 
 
+_PUBLIC = ("/_cams/health", "/_cams/ready")
+_RESET = ("POST", "/_cams/reset")
+
+
 class AdminApi:
     def __init__(
         self,
@@ -83,19 +87,27 @@ class AdminApi:
     def handles(self, path: str) -> bool:
         return path.startswith("/_cams/")
 
-    async def handle(self, request: WireRequest, request_id: str) -> EncodedResponse:
-        if request.path == "/_cams/health":
-            return encode_json(200, request_id, {"Status": "ok"})
-        if request.path == "/_cams/ready":
-            return await self._ready(request_id)
-        route = self._routes.get((request.method, request.path))
-        if route is None and (request.method, request.path) != ("POST", "/_cams/reset"):
+    def preflight(self, request: WireRequest) -> None:
+        """Refuse an unknown route or a missing token from the request head alone, so
+        that nobody without the token makes the server read or parse a large body."""
+        if request.path in _PUBLIC:
+            return
+        key = (request.method, request.path)
+        if key not in self._routes and key != _RESET:
             raise ServiceError(
                 "InvalidAction.NotFound",
                 404,
                 f"The admin API has no {request.method} {request.path}.",
             )
         self._check_token(request)
+
+    async def handle(self, request: WireRequest, request_id: str) -> EncodedResponse:
+        self.preflight(request)
+        if request.path == "/_cams/health":
+            return encode_json(200, request_id, {"Status": "ok"})
+        if request.path == "/_cams/ready":
+            return await self._ready(request_id)
+        route = self._routes.get((request.method, request.path))
         if route is None:  # POST /_cams/reset: async, as it reaches the call guard too
             return await self._reset(request, request_id)
         if self._database.is_sqlite:

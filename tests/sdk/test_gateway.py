@@ -596,9 +596,9 @@ def test_v1_form_body_is_covered_by_signature(server: CamsServer) -> None:
 
 def test_v3_form_body_business_parameter_is_honoured(server: CamsServer) -> None:
     body = b"CustSpaceId=cams-acme-cust-1"
-    headers = raw.v3_headers(server.endpoint, ROOT_ID, ROOT_SECRET, {}, body=body)
+    headers = raw.v3_headers(server.endpoint, ROOT_ID, ROOT_SECRET, {}, body=body, extra=FORM)
     assert "cams-acme-cust-1" not in _enabled_spaces(server, ACME)
-    assert_ok(post(server, {**headers, **FORM}, body=body))
+    assert_ok(post(server, headers, body=body))
     assert "cams-acme-cust-1" in _enabled_spaces(server, ACME)
 
 

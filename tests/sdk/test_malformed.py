@@ -166,12 +166,14 @@ def test_random_binary_body_without_content_type(server: CamsServer) -> None:
     assert_still_serving(server.endpoint)
 
 
-def test_signed_binary_body_without_content_type_is_ignored(server: CamsServer) -> None:
+def test_signed_binary_body_without_form_content_type_is_refused(server: CamsServer) -> None:
+    """A body is either a signed form or refused: never bytes the call silently ignores."""
     garbage = random.Random(3).randbytes(4096)
     headers = raw.v3_headers(server.endpoint, ROOT_ID, ROOT_SECRET, {}, body=garbage)
     response = httpx.post(f"{server.url}/", headers=headers, content=garbage)
-    assert response.status_code == 200, response.text
-    assert response.json()["Code"] == "OK"
+    body = assert_error(response, "InvalidParameter", 400)
+    assert "Content-Type" in body["Message"]
+    assert_still_serving(server.endpoint)
 
 
 # -- headers --------------------------------------------------------------------------------

@@ -22,6 +22,9 @@ __all__ = ["get_chatapp_phone_number_metric", "get_chatapp_template_metric"]
 
 _PERIOD_MS = {"DAILY": 24 * 3600 * 1000, "HALF_HOUR": BUCKET_MS}
 _MAX_RANGE_MS = 90 * 24 * 3600 * 1000
+# The last millisecond a calendar date can name. Beyond it no message was ever sent, and
+# period arithmetic on larger values would overflow the database's 64-bit integers.
+_LAST_EPOCH_MS = 253_402_300_799_999
 
 
 def _periods(ctx: CallContext) -> tuple[str, int, list[int]]:
@@ -31,8 +34,13 @@ def _periods(ctx: CallContext) -> tuple[str, int, list[int]]:
             "Granularity", f"Granularity must be DAILY or HALF_HOUR, got {granularity!r}."
         )
     start, end = int(ctx.params["Start"]), int(ctx.params["End"])
-    if start < 0:
-        raise invalid_parameter("Start", "Start is epoch milliseconds and cannot be negative.")
+    for name, value in (("Start", start), ("End", end)):
+        if not 0 <= value <= _LAST_EPOCH_MS:
+            raise invalid_parameter(
+                name,
+                f"{name} is epoch milliseconds from 0 to {_LAST_EPOCH_MS} "
+                f"(9999-12-31T23:59:59.999Z); got {value}.",
+            )
     if end < start:
         raise invalid_parameter("End", f"End ({end}) is before Start ({start}).")
     if end - start > _MAX_RANGE_MS:

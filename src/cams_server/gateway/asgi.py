@@ -41,18 +41,11 @@ class PageRoutes(Protocol):
         ...
 
 
-class _TooLarge(Exception):
-    pass
-
-
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The request body; refused (413) as soon as it is known to be over `limit` bytes."""
     for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            try:
-                if int(value) > limit:
-                    raise _TooLarge
-            except ValueError:
-                pass
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise errors.request_too_large(limit)  # before a byte of it is read
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -62,7 +55,7 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise _TooLarge
+            raise errors.request_too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
@@ -143,31 +136,31 @@ class GatewayApp:
                 ],
                 self._metrics.render(),
             )
-        limit = MAX_BODY_BYTES if path == "/" else MAX_INGEST_BYTES
-        try:
-            body = await _read_body(scope, receive, limit)
-        except _TooLarge:
-            raise errors.request_too_large(limit) from None
         client = scope.get("client") or ("", 0)
-        request = WireRequest.build(
+        # The route is chosen before the body is read: a path with no API, a page, or an
+        # admin call without its token is answered without reading or parsing a body.
+        head = WireRequest.head(
             scope["method"],
             scope.get("raw_path") or b"/",
             scope.get("query_string", b""),
             scope.get("headers", []),
-            body,
             client[0],
             scope.get("scheme") == "https",
         )
         if path == "/":
-            return await self._gateway.handle(request, record)
+            body = await _read_body(scope, receive, MAX_BODY_BYTES)
+            return await self._gateway.handle(head.with_body(body, form=True), record)
         if self._admin is not None and self._admin.handles(path):
             record.action = "admin"  # one label for the admin API: paths are caller-chosen
-            return await self._admin.handle(request, record.request_id)
+            self._admin.preflight(head)
+            body = await _read_body(scope, receive, MAX_INGEST_BYTES)
+            return await self._admin.handle(head.with_body(body, form=True), record.request_id)
         if self._webhook is not None and path == WEBHOOK_PATH:
             record.action = path
-            return await self._webhook.handle(request, record.request_id)
+            body = await _read_body(scope, receive, MAX_INGEST_BYTES)
+            return await self._webhook.handle(head.with_body(body, form=False), record.request_id)
         if self._pages is not None:
-            page = self._pages.route(request, record.request_id)
+            page = self._pages.route(head, record.request_id)
             if page is not None:
                 record.action = "pages"
                 return page

@@ -12,14 +12,14 @@ from __future__ import annotations
 import functools
 import hmac
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 from cams_server.clock import Clock
 from cams_server.gateway import errors
-from cams_server.gateway.request import WireRequest
+from cams_server.gateway.request import FORM_CONTENT_TYPE, WireRequest, content_type
 from cams_server.gateway.signing import (
     EMPTY_SHA256,
     V3_ALGORITHM,
@@ -34,7 +34,14 @@ from cams_server.ram.directory import KeyRecord
 from cams_server.ram.policy import Policy
 from cams_server.ram.principals import Principal
 
-__all__ = ["MAX_SKEW_SECONDS", "Authenticator", "Caller", "CredentialResolver"]
+__all__ = [
+    "MAX_SKEW_SECONDS",
+    "Authenticator",
+    "Caller",
+    "CredentialResolver",
+    "NonceClaim",
+    "signature_version",
+]
 
 MAX_SKEW_SECONDS = 15 * 60
 _TIMESTAMP = re.compile(
@@ -45,16 +52,24 @@ _AUTH_V3 = re.compile(
 )
 _AUTH_PART = re.compile(r"^\s*(Credential|SignedHeaders|Signature)=([^,\s]*)\s*\Z")
 _KNOWN_V3 = ("ACS3-HMAC-SM3", "ACS3-RSA-SHA256")
-# Headers that, when sent, must be covered by a V3 signature.
-_MUST_SIGN = (
-    "x-acs-date",
-    "x-acs-signature-nonce",
-    "x-acs-action",
-    "x-acs-version",
-    "x-acs-content-sha256",
-    "x-acs-security-token",
-    "x-acs-accesskey-id",
-)
+# Every header with this prefix that is sent must be signed (the SDKs sign them all):
+# nonce, date, action, version, content hash, token and any other gateway input.
+_ACS_PREFIX = "x-acs-"
+
+
+def signature_version(request: WireRequest, params: Mapping[str, str]) -> str | None:
+    """The signature scheme: "V3" (an Authorization header), "V1" (signature parameters),
+    or None (unsigned).
+
+    Decides where the call's meaning may come from: with V1 only the signed query and
+    form parameters; with V3 the signed x-acs-* headers and query (an unsigned call
+    is refused by `Authenticator.authenticate` anyway).
+    """
+    if request.header("authorization"):
+        return "V3"
+    if "Signature" in params or "AccessKeyId" in params:
+        return "V1"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +120,10 @@ class Authenticator:
         self._clock = clock
 
     def authenticate(self, request: WireRequest, params: dict[str, str]) -> Caller:
-        authorization = request.header("authorization")
-        if authorization is not None and authorization.strip():
-            return self._v3(request, authorization.strip())
-        if "Signature" in params or "AccessKeyId" in params:
+        version = signature_version(request, params)
+        if version == "V3":
+            return self._v3(request, request.header("authorization") or "")
+        if version == "V1":
             return self._v1(request, params)
         raise errors.incomplete_signature(
             "The request carries no signature: sign it with an AccessKey, either signature V3 "
@@ -154,8 +169,8 @@ class Authenticator:
             raise errors.incomplete_signature(
                 "SignedHeaders must list lower-case header names, sorted, separated by ';'."
             )
-        for name in _MUST_SIGN:
-            if name in request.headers and name not in signed:
+        for name in request.headers:
+            if name.startswith(_ACS_PREFIX) and name not in signed:
                 raise errors.incomplete_signature(f"The header {name} is sent but not signed.")
         for name in ("x-acs-date", "x-acs-signature-nonce"):
             if not request.header(name):
@@ -169,6 +184,8 @@ class Authenticator:
                 "x-acs-content-sha256 is not the hex SHA-256 of the request body: "
                 "the body changed after signing."
             )
+        if request.body:
+            self._check_body_signed(request, signed)
         key_id = fields["Credential"]
         record = self._credentials().resolve(key_id, request.header("x-acs-security-token"))
         canonical = v3_canonical_request(
@@ -181,6 +198,27 @@ class Authenticator:
         self._fresh("x-acs-date", date, timestamp)
         nonce = self._claim(key_id, request.header("x-acs-signature-nonce") or "", timestamp)
         return Caller(record.principal, key_id, "V3", nonce, record.session_policy)
+
+    @staticmethod
+    def _check_body_signed(request: WireRequest, signed: list[str]) -> None:
+        """A body's parameters count only under a signed form content type.
+
+        The payload hash covers the body's bytes, not whether the gateway parses them:
+        an unsigned Content-Type could otherwise turn signed parameters into ignored
+        bytes (a call without its CustSpaceId) or the other way round.
+        """
+        if content_type(request.headers) != FORM_CONTENT_TYPE:
+            raise errors.invalid_parameter(
+                "Content-Type",
+                f"A request body carries parameters as {FORM_CONTENT_TYPE}; this body is "
+                f"sent as {content_type(request.headers) or 'no content type'!r}. Send "
+                "business parameters in the query string or a form body.",
+            )
+        if "content-type" not in signed:
+            raise errors.incomplete_signature(
+                "The request has a form body but its content-type header is not signed: "
+                "list content-type in SignedHeaders."
+            )
 
     # -- signature V1 -------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from cams_server.cams.catalog import Catalog, Operation
 from cams_server.cams.context import CallContext
 from cams_server.clock import Clock
 from cams_server.gateway import errors
-from cams_server.gateway.auth import Authenticator, Caller
+from cams_server.gateway.auth import Authenticator, Caller, signature_version
 from cams_server.gateway.encoding import EncodedResponse, encode_error, encode_success
 from cams_server.gateway.errors import ServiceError
 from cams_server.gateway.faults import FaultPlan
@@ -115,8 +115,12 @@ class Gateway:
             return encode_error(error, record.request_id, host, product, xml)
 
     def _resolve(self, request: WireRequest, params: dict[str, str]) -> Operation:
-        action = request.header("x-acs-action") or params.get("Action")
-        version = request.header("x-acs-version") or params.get("Version")
+        # Only what the signature covers names the call: V1 signs parameters, not headers.
+        if signature_version(request, params) == "V1":
+            action, version = params.get("Action"), params.get("Version")
+        else:
+            action = request.header("x-acs-action") or params.get("Action")
+            version = request.header("x-acs-version") or params.get("Version")
         if not action:
             raise errors.invalid_action(
                 "",
