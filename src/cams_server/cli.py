@@ -15,11 +15,12 @@ from cams_server.cams.ingestion import RecordError, ingest_records, parse_record
 from cams_server.cams.simulation import Funnel, TemplateMix
 from cams_server.cams.simulation import simulate as simulate_traffic
 from cams_server.cams.upstream import GraphApi
+from cams_server.gateway.protocol import HttpLimits
 from cams_server.logs import configure_logging
 from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.ram.directory import Directory
 from cams_server.server import ServerSettings, default_home
-from cams_server.serving import ServeOptions, bind
+from cams_server.serving import ServeOptions, bind, ensure_descriptors
 from cams_server.serving import serve as run_server
 from cams_server.store.database import DIAGNOSTIC_KEY, Database
 from cams_server.store.enablements import enablement_times, list_enablements
@@ -35,6 +36,7 @@ from cams_server.world.validation import WorldError
 __all__ = ["main"]
 
 DEFAULT_PORT = 18080
+_LIMITS = HttpLimits()  # the defaults of serve's HTTP limit options
 
 database_option = click.option(
     "--database",
@@ -162,6 +164,41 @@ def cli() -> None:
     metavar="IP",
     help="Honour X-Forwarded-For/-Proto from this proxy address (repeatable).",
 )
+@click.option(
+    "--max-connections",
+    default=_LIMITS.max_connections,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Open connections per process; one more is answered 503 and closed.",
+)
+@click.option(
+    "--max-header-bytes",
+    default=_LIMITS.max_head_bytes,
+    show_default=True,
+    type=click.IntRange(min=1024),
+    help="Largest request line plus headers; a larger one is answered 431.",
+)
+@click.option(
+    "--header-timeout",
+    default=_LIMITS.head_timeout,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds a client has to send a request's line and headers (else 408).",
+)
+@click.option(
+    "--body-timeout",
+    default=_LIMITS.body_timeout,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds a client has to send a request's body after its headers (else 408).",
+)
+@click.option(
+    "--keep-alive-timeout",
+    default=_LIMITS.keep_alive_timeout,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds an idle connection is kept open.",
+)
 def serve(
     host: str,
     port: int,
@@ -179,9 +216,24 @@ def serve(
     graph_api_token: str | None,
     graph_api_version: str,
     trusted_proxies: tuple[str, ...],
+    max_connections: int,
+    max_header_bytes: int,
+    header_timeout: float,
+    body_timeout: float,
+    keep_alive_timeout: float,
 ) -> None:
     """Start the API server."""
     configure_logging(log_level, log_format)
+    limits = HttpLimits(
+        max_head_bytes=max_header_bytes,
+        head_timeout=header_timeout,
+        body_timeout=body_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+        max_connections=max_connections,
+    )
+    problem = ensure_descriptors(limits)
+    if problem is not None:
+        _fail(f"cams-server: {problem}.")
     if workers > 1 and not redis_url and database and not database.startswith("sqlite"):
         _fail(
             "cams-server: --workers above 1 on PostgreSQL needs --redis for shared nonces and "
@@ -246,7 +298,7 @@ def serve(
     except OSError as exc:
         _fail(f"cams-server: cannot listen on {host}:{port}: {exc.strerror}")
         return
-    options = ServeOptions(host, settings, workers, tls, trusted_proxies)
+    options = ServeOptions(host, settings, workers, tls, trusted_proxies, limits)
 
     def announce(url: str) -> None:
         print(f"cams-server listening on {url}", flush=True)

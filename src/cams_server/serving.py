@@ -13,22 +13,23 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import resource
 import signal
 import socket
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 import uvicorn
 import uvloop
 
-from cams_server.gateway.protocol import uvicorn_config
+from cams_server.gateway.protocol import HttpLimits, uvicorn_config
 from cams_server.server import ServerSettings, ServerState
 from cams_server.tls import TlsFiles
 
-__all__ = ["ServeOptions", "bind", "serve"]
+__all__ = ["ServeOptions", "bind", "ensure_descriptors", "serve"]
 
 log = logging.getLogger("cams_server")
 _STARTUP_SECONDS = 60.0
@@ -41,6 +42,32 @@ class ServeOptions:
     workers: int = 1
     tls: TlsFiles | None = None
     trusted_proxies: tuple[str, ...] = ()
+    limits: HttpLimits = field(default_factory=HttpLimits)
+
+
+# File descriptors a process needs beside its connections (database, logs, listening
+# socket, Redis and PostgreSQL pools).
+_RESERVED_DESCRIPTORS = 128
+
+
+def ensure_descriptors(limits: HttpLimits) -> str | None:
+    """Raise this process's open-file limit to fit `max_connections`; else say why not.
+
+    A connection cap above the limit would let a flood of sockets exhaust descriptors
+    before the cap refuses anything, and the database could no longer open its files.
+    """
+    needed = limits.max_connections + _RESERVED_DESCRIPTORS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return None
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        return (
+            f"--max-connections {limits.max_connections} needs {needed} open files, but this "
+            f"process may open at most {hard} (ulimit -Hn): lower --max-connections to "
+            f"{max(1, hard - _RESERVED_DESCRIPTORS)} or raise the limit"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    return None
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -66,7 +93,12 @@ async def _serve_one(
     options: ServeOptions, sock: socket.socket, on_started: Callable[[], None]
 ) -> None:
     state = ServerState(options.settings)
-    config = uvicorn_config(state.app(), tls=options.tls, trusted_proxies=options.trusted_proxies)
+    config = uvicorn_config(
+        state.app(),
+        tls=options.tls,
+        trusted_proxies=options.trusted_proxies,
+        limits=options.limits,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():

@@ -33,7 +33,7 @@ import pytest
 
 from cams_server.cams.upstream import GraphApi
 from cams_server.clock import Clock, SystemClock
-from cams_server.gateway.protocol import uvicorn_config
+from cams_server.gateway.protocol import HttpLimits, uvicorn_config
 from cams_server.server import ServerSettings, ServerState
 from cams_server.store.enablements import list_enablements
 from cams_server.store.world_repo import apply_world
@@ -65,6 +65,7 @@ class CamsServer:
         redis: str | None = None,
         workers: int = 1,
         graph: GraphApi | None = None,
+        http_limits: HttpLimits | None = None,
     ) -> None:
         if mode == "process" and clock is not None:
             raise ValueError("an injected clock needs mode='thread'")
@@ -86,6 +87,7 @@ class CamsServer:
         self.redis_url = redis
         self.workers = workers
         self.graph = graph
+        self.http_limits = http_limits or HttpLimits()
         self.ca_file: Path | None = None
         self.port = 0
         self.state: ServerState | None = None
@@ -172,7 +174,11 @@ class CamsServer:
         self.ca_file = None if tls_files is None else tls_files.ca
         server = uvicorn.Server(
             uvicorn_config(
-                state.app(), loop="asyncio", tls=tls_files, trusted_proxies=self.trusted_proxies
+                state.app(),
+                loop="asyncio",
+                tls=tls_files,
+                trusted_proxies=self.trusted_proxies,
+                limits=self.http_limits,
             )
         )
         self.state, self._uvicorn = state, server
@@ -212,6 +218,19 @@ class CamsServer:
             args += ["--redis", self.redis_url]
         if self.workers > 1:
             args += ["--workers", str(self.workers)]
+        limits = self.http_limits
+        args += [
+            "--max-connections",
+            str(limits.max_connections),
+            "--max-header-bytes",
+            str(limits.max_head_bytes),
+            "--header-timeout",
+            str(limits.head_timeout),
+            "--body-timeout",
+            str(limits.body_timeout),
+            "--keep-alive-timeout",
+            str(limits.keep_alive_timeout),
+        ]
         if self.graph is not None:
             args += [
                 "--graph-api-url",

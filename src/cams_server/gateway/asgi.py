@@ -50,8 +50,8 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     size = 0
     while True:
         message = await receive()
-        if message["type"] == "http.disconnect":
-            break
+        if message["type"] == "http.disconnect":  # never act on part of a body
+            raise errors.incomplete_body()
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

@@ -13,6 +13,7 @@ from typing import Any
 
 __all__ = [
     "ServiceError",
+    "incomplete_body",
     "incomplete_signature",
     "internal_error",
     "invalid_access_key_inactive",
@@ -208,6 +209,14 @@ def request_too_large(limit: int) -> ServiceError:
         413,
         f"The request body is larger than {limit} bytes: send business parameters in the "
         "query string or a small form body.",
+    )
+
+
+def incomplete_body() -> ServiceError:
+    return ServiceError(
+        "InvalidParameter.IncompleteBody",
+        400,
+        "The connection closed before the whole request body arrived: nothing was done.",
     )
 
 

@@ -1,51 +1,243 @@
-"""The HTTP protocol: uvicorn's httptools protocol, answering unparseable requests in JSON.
+"""The HTTP protocol: uvicorn's httptools protocol with bounds, answering refusals in JSON.
 
-uvicorn answers a request it cannot parse (a bad header name, a broken request line)
-with a plain-text 400 before any application code runs; this protocol answers it
-the way every other error is answered: a JSON body with a `RequestId`.
+uvicorn bounds neither the size of a request head nor the time a client may take to
+send one, nor the number of open connections: an 8 MB header is parsed, an
+unterminated one grows without end, and idle or slow connections are kept until file
+descriptors run out. This protocol keeps every connection within `HttpLimits`:
+
+- a request head (request line and headers) of at most `max_head_bytes`, else 431;
+- a head completed within `head_timeout` of its first byte, a body within
+  `body_timeout` of the head's end, else 408, and the connection closed;
+- a connection with no request in progress closed after `keep_alive_timeout`;
+- at most `max_connections` open connections per process: one more is answered 503
+  and closed at once, so the connections already open keep working.
+
+A request it cannot parse, or refuses, is answered the way every other error is: a
+JSON body with a `RequestId`, and one log line.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import functools
 import logging
-from typing import Any
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, cast
 
 import uvicorn
+from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
 
-from cams_server.gateway.encoding import new_request_id
+from cams_server.gateway import errors
+from cams_server.gateway.encoding import encode_error, new_request_id
+from cams_server.gateway.errors import ServiceError
 from cams_server.tls import TlsFiles
 
-__all__ = ["GatewayHttpProtocol", "uvicorn_config"]
+__all__ = ["GatewayHttpProtocol", "HttpLimits", "uvicorn_config"]
 
 log = logging.getLogger("cams_server.calls")
 
 
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """How much one connection may hold and for how long; the defaults are documented in
+    the README and SECURITY.md, and `serve` takes an option for each."""
+
+    max_head_bytes: int = 32 * 1024
+    head_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: float = 5.0
+    max_connections: int = 1024
+
+
+class _StopParsing(Exception):
+    """Raised in a parser callback to abort the read (see `_count_head`)."""
+
+
 class GatewayHttpProtocol(HttpToolsProtocol):
-    def send_400_response(self, msg: str) -> None:
-        request_id = new_request_id()
-        body = json.dumps(
-            {
-                "RequestId": request_id,
-                "HostId": "",
-                "Code": "MalformedRequest",
-                "Message": f"The HTTP request could not be parsed ({msg}): send a well-formed "
-                "HTTP/1.1 request, as the official SDKs do.",
-                "Recommend": "https://api.aliyun.com/troubleshoot?q=MalformedRequest"
-                f"&product=Cams&requestId={request_id}",
-            }
-        ).encode()
-        head = (
-            b"HTTP/1.1 400 Bad Request\r\n"
-            b"content-type: application/json;charset=utf-8\r\n"
-            b"x-acs-request-id: " + request_id.encode() + b"\r\n"
-            b"content-length: " + str(len(body)).encode() + b"\r\n"
-            b"connection: close\r\n\r\n"
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        limits: HttpLimits,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self._limits = limits
+        self._deadline: asyncio.TimerHandle | None = None
+        self._reading_head = False  # a request head has begun and is not complete
+        self._in_body = False  # a request's head is complete, its body is not
+        self._head_bytes = 0  # bytes received since the current head began
+        self._head_size = 0  # bytes of the current head's URL and headers, as parsed
+        self._refusal: ServiceError | None = None  # why parsing was stopped
+
+    # -- connection ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self._limits.max_connections:
+            self._refuse(
+                errors.service_unavailable(
+                    f"The server holds its maximum of {self._limits.max_connections} "
+                    "connections; retry shortly, or reuse a kept-alive connection."
+                )
+            )
+            return
+        self._arm(self._limits.keep_alive_timeout, self._idle_expired)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._in_body:
+            if not self._reading_head:
+                self._reading_head = True
+                self._head_bytes = 0
+                if self.cycle is None or self.cycle.response_complete:
+                    self._arm(self._limits.head_timeout, self._head_expired)
+            self._head_bytes += len(data)
+        super().data_received(data)
+        # A head still incomplete past the limit (an endless header) is refused with at
+        # most one read beyond it held in memory. Checked after parsing, so that a head
+        # and its body arriving in one read are not taken for one long head; a complete
+        # head is measured exactly by `on_url` and `on_header`.
+        if self._reading_head and self._head_bytes > self._limits.max_head_bytes:
+            self._refuse(self._head_too_large())
+
+    # -- parser callbacks ----------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._head_size = 0
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)  # "name: value\r\n"
+        super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        self._head_size += size
+        if self._head_size > self._limits.max_head_bytes:
+            # The one way to stop httptools mid-read is an error from a callback; uvicorn
+            # answers it through `send_400_response`, which sends this refusal instead.
+            self._refusal = self._head_too_large()
+            raise _StopParsing
+
+    def on_headers_complete(self) -> None:
+        self._reading_head, self._in_body = False, True
+        if self.cycle is None or self.cycle.response_complete:
+            self._arm(self._limits.body_timeout, self._body_expired)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._reading_head = self._in_body = False
+        super().on_message_complete()
+        if self.cycle is not None and self.cycle.response_complete:
+            # Answered before its body ended (a refusal): now simply idle.
+            self._arm(self._limits.keep_alive_timeout, self._idle_expired)
+        else:
+            self._disarm()  # the application has the request: not the client's turn
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.transport.is_closing() or not self.cycle.response_complete:
+            return  # closing, or a pipelined request has started
+        if self._reading_head:
+            self._arm(self._limits.head_timeout, self._head_expired)
+        elif self._in_body:
+            self._arm(self._limits.body_timeout, self._body_expired)
+        else:
+            self._arm(self._limits.keep_alive_timeout, self._idle_expired)
+
+    # -- deadlines -----------------------------------------------------------------------
+
+    def _arm(self, seconds: float, expired: Any) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, expired)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _idle_expired(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def _head_expired(self) -> None:
+        self._deadline = None
+        self._refuse(
+            ServiceError(
+                "RequestTimeout",
+                408,
+                f"The request head did not arrive within {self._limits.head_timeout:g} s: "
+                "send the request line and headers without pausing.",
+            )
         )
-        log.info("%s - - - - 400 MalformedRequest (%s)", request_id, msg)
-        self.transport.write(head + body)
+
+    def _body_expired(self) -> None:
+        self._deadline = None
+        if self.cycle is not None and self.cycle.response_started:
+            self.transport.close()  # already answered: the rest of the body is not awaited
+            return
+        self._refuse(
+            ServiceError(
+                "RequestTimeout",
+                408,
+                f"The request body did not arrive within {self._limits.body_timeout:g} s of "
+                "its headers: send the whole body without pausing.",
+            )
+        )
+
+    # -- refusals ------------------------------------------------------------------------
+
+    def _refuse(self, error: ServiceError) -> None:
+        """Answer `error` and close, without involving the application (if the
+        application is reading this request's body, it sees a disconnect)."""
+        self._disarm()
+        if self.transport.is_closing():
+            return
+        request_id = new_request_id()
+        status, headers, payload = encode_error(error, request_id, "")
+        reason = HTTPStatus(status).phrase.encode()
+        head = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
+        head += [name + b": " + value + b"\r\n" for name, value in headers]
+        head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(payload))
+        log.info("%s %s - - - %d %s", request_id, self._client_ip(), status, error.code)
+        self.transport.write(b"".join(head) + payload)
         self.transport.close()
+
+    def _client_ip(self) -> str:
+        return self.client[0] if self.client else "-"
+
+    def _head_too_large(self) -> ServiceError:
+        return ServiceError(
+            "RequestHeaderFieldsTooLarge",
+            431,
+            f"The request line and headers exceed {self._limits.max_head_bytes} bytes: "
+            "send a request head (URL and headers) below that size.",
+        )
+
+    def send_400_response(self, msg: str) -> None:
+        refusal, self._refusal = self._refusal, None
+        self._refuse(
+            refusal
+            or ServiceError(
+                "MalformedRequest",
+                400,
+                f"The HTTP request could not be parsed ({msg}): send a well-formed "
+                "HTTP/1.1 request, as the official SDKs do.",
+            )
+        )
 
     def shutdown(self) -> None:
         """Close idle connections at once, TLS ones included.
@@ -64,21 +256,25 @@ def uvicorn_config(
     loop: str = "uvloop",
     tls: TlsFiles | None = None,
     trusted_proxies: tuple[str, ...] = (),
+    limits: HttpLimits | None = None,
 ) -> uvicorn.Config:
     """The uvicorn configuration every cams-server process uses.
 
     X-Forwarded-For / -Proto are honoured only from `trusted_proxies`: otherwise any
     client could choose its own `acs:SourceIp` and `acs:SecureTransport`.
     """
+    limits = limits or HttpLimits()
+    protocol = functools.partial(GatewayHttpProtocol, limits=limits)
     return uvicorn.Config(
         app,
         log_config=None,
         access_log=False,
         lifespan="on",
         loop=loop,
-        http=GatewayHttpProtocol,
+        http=cast(Any, protocol),  # uvicorn instantiates it like a protocol class
         server_header=False,
         date_header=False,
+        timeout_keep_alive=max(1, int(limits.keep_alive_timeout)),
         proxy_headers=bool(trusted_proxies),
         forwarded_allow_ips=list(trusted_proxies) or None,
         ssl_certfile=None if tls is None else str(tls.cert),

@@ -1,0 +1,230 @@
+"""HTTP limits on the wire: head size, head and body deadlines, idle connections, and the
+connection cap (gateway/protocol.py). Raw sockets: no SDK sends what these tests send.
+
+The server runs with short deadlines and a small cap so that each test takes a second
+or two; the defaults (see `HttpLimits`) are checked separately.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cams_server.cli import cli
+from cams_server.gateway.protocol import HttpLimits
+from cams_server.serving import ensure_descriptors
+from cams_server.testing import CamsServer
+from tests.sdk.wire_asserts import assert_still_serving, check_error, parse_response
+
+LIMITS = HttpLimits(
+    max_head_bytes=8 * 1024,
+    head_timeout=0.6,
+    body_timeout=0.6,
+    keep_alive_timeout=0.6,
+    max_connections=8,
+)
+# Longest a test waits for the server to act on a deadline of 0.6 s.
+PATIENCE = 3.0
+
+
+@pytest.fixture(scope="module")
+def server(rich_world: Path) -> Iterator[CamsServer]:
+    with CamsServer(world=rich_world, http_limits=LIMITS) as srv:
+        yield srv
+
+
+def connect(server: CamsServer) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=PATIENCE)
+    return sock
+
+
+def read_until_closed(sock: socket.socket) -> tuple[bytes, float]:
+    """Everything the server sends until it closes, and how long that took."""
+    started = time.monotonic()
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            pytest.fail(f"the server kept the connection open for more than {PATIENCE} s")
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks), time.monotonic() - started
+
+
+def head(server: CamsServer, extra: str = "", length: int | None = None) -> bytes:
+    lines = ["POST /?Action=EnableWhatsappROIMetric HTTP/1.1", f"Host: {server.endpoint}"]
+    if length is not None:
+        lines.append(f"Content-Length: {length}")
+    return ("\r\n".join(lines) + "\r\n" + extra).encode()
+
+
+def assert_refused(data: bytes, code: str, status: int) -> None:
+    """A JSON error with a RequestId, and the connection closed."""
+    response = parse_response(data)
+    if status < 500:
+        check_error(response.status, response.headers, response.body, code, status)
+    else:  # the server's own limit, not the client's mistake
+        assert response.status == status, data[:300]
+        body = json.loads(response.body)
+        assert body["Code"] == code and body["RequestId"] == response.headers["x-acs-request-id"]
+    assert response.headers["connection"] == "close"
+
+
+# -- the size of a request head ------------------------------------------------------------
+
+
+def test_oversized_header_is_431(server: CamsServer) -> None:
+    with connect(server) as sock:
+        sock.sendall(head(server, f"X-Big: {'a' * 9000}\r\n\r\n", length=0))
+        data, _ = read_until_closed(sock)
+    assert_refused(data, "RequestHeaderFieldsTooLarge", 431)
+    assert_still_serving(server.endpoint)
+
+
+def test_unterminated_header_is_refused_before_it_grows(server: CamsServer) -> None:
+    """A header that never ends is refused once past the limit: the server does not keep
+    reading (the 100 MB the attacker meant to send are never accepted)."""
+    sent = 0
+    with connect(server) as sock:
+        sock.sendall(head(server, "X-Endless: "))
+        chunk = b"a" * 65536
+        try:
+            while sent < 100 * 1024 * 1024:
+                sock.sendall(chunk)
+                sent += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        data, _ = read_until_closed(sock)
+    assert sent < 16 * 1024 * 1024, f"the server accepted {sent} bytes of one header"
+    if data:  # the answer may be lost to the reset of a connection still being written
+        assert_refused(data, "RequestHeaderFieldsTooLarge", 431)
+    assert_still_serving(server.endpoint)
+
+
+def test_many_small_headers_count_together(server: CamsServer) -> None:
+    many = "".join(f"X-H{i}: {'b' * 60}\r\n" for i in range(200))  # about 14 KB
+    with connect(server) as sock:
+        sock.sendall(head(server, many + "\r\n", length=0))
+        data, _ = read_until_closed(sock)
+    assert_refused(data, "RequestHeaderFieldsTooLarge", 431)
+
+
+def test_a_head_below_the_limit_with_a_large_body_is_served(server: CamsServer) -> None:
+    """Head and body arriving in one read are not taken for one long head."""
+    body = b"CustSpaceId=" + b"x" * 30_000
+    request = head(server, "Content-Type: application/x-www-form-urlencoded\r\n", len(body))
+    with connect(server) as sock:
+        sock.sendall(request + b"Connection: close\r\n\r\n" + body)
+        data, _ = read_until_closed(sock)
+    response = parse_response(data)
+    assert response.status != 431, data[:300]
+    assert json.loads(response.body)["Code"] != "RequestHeaderFieldsTooLarge"
+
+
+# -- deadlines -----------------------------------------------------------------------------
+
+
+def test_idle_connection_is_closed(server: CamsServer) -> None:
+    with connect(server) as sock:
+        data, waited = read_until_closed(sock)
+    assert data == b""
+    assert waited < PATIENCE
+
+
+def test_kept_alive_connection_is_closed_when_idle(server: CamsServer) -> None:
+    with connect(server) as sock:
+        sock.sendall(f"GET /_cams/health HTTP/1.1\r\nHost: {server.endpoint}\r\n\r\n".encode())
+        data, waited = read_until_closed(sock)
+    assert parse_response(data).status == 200
+    assert waited < PATIENCE
+
+
+def test_slow_head_is_408(server: CamsServer) -> None:
+    with connect(server) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(0.2)
+        sock.sendall(b"X-Slow: 1\r\n")  # still trickling in, never finished
+        data, waited = read_until_closed(sock)
+    assert_refused(data, "RequestTimeout", 408)
+    assert waited < PATIENCE
+
+
+def test_trickled_head_is_408_even_while_bytes_keep_coming(server: CamsServer) -> None:
+    """A byte every 0.2 s keeps no timer alive: the deadline runs from the first byte."""
+    with connect(server) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        started = time.monotonic()
+        data = b""
+        while time.monotonic() - started < PATIENCE:
+            try:
+                sock.sendall(b"a")
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            time.sleep(0.2)
+        sock.settimeout(PATIENCE)
+        data, _ = read_until_closed(sock)
+    assert time.monotonic() - started < PATIENCE, "the slow head was never refused"
+    assert_refused(data, "RequestTimeout", 408)
+
+
+def test_slow_body_is_408_and_nothing_is_done(server: CamsServer) -> None:
+    with connect(server) as sock:
+        sock.sendall(head(server, "Content-Type: application/x-www-form-urlencoded\r\n\r\n", 100))
+        sock.sendall(b"CustSpaceId=")
+        data, waited = read_until_closed(sock)
+    assert_refused(data, "RequestTimeout", 408)
+    assert waited < PATIENCE
+    assert_still_serving(server.endpoint)
+
+
+# -- the connection cap --------------------------------------------------------------------
+
+
+def test_connections_beyond_the_cap_get_503_and_open_ones_keep_working(
+    rich_world: Path,
+) -> None:
+    limits = HttpLimits(max_connections=4, keep_alive_timeout=30, head_timeout=30)
+    with CamsServer(world=rich_world, http_limits=limits) as srv:
+        held = [connect(srv) for _ in range(4)]
+        try:
+            time.sleep(0.1)  # let the server accept them
+            for _ in range(20):
+                with connect(srv) as extra:
+                    data, _ = read_until_closed(extra)
+                assert_refused(data, "ServiceUnavailable", 503)
+            # a connection within the cap still answers
+            held[0].sendall(f"GET /_cams/health HTTP/1.1\r\nHost: {srv.endpoint}\r\n\r\n".encode())
+            assert held[0].recv(65536).startswith(b"HTTP/1.1 200")
+        finally:
+            for sock in held:
+                sock.close()
+        time.sleep(0.2)
+        assert_still_serving(srv.endpoint)  # freed slots are reused
+
+
+def test_defaults_are_documented_values() -> None:
+    limits = HttpLimits()
+    assert (limits.max_head_bytes, limits.max_connections) == (32 * 1024, 1024)
+    assert (limits.head_timeout, limits.body_timeout, limits.keep_alive_timeout) == (
+        10.0,
+        30.0,
+        5.0,
+    )
+
+
+def test_cap_beyond_the_descriptor_limit_is_refused_at_start() -> None:
+    problem = ensure_descriptors(HttpLimits(max_connections=10**9))
+    assert problem is not None and "--max-connections" in problem
+    result = CliRunner().invoke(cli, ["serve", "--port", "0", "--max-connections", "1000000000"])
+    assert result.exit_code == 2
+    assert "--max-connections 1000000000" in result.output
