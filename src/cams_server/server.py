@@ -25,6 +25,7 @@ from cams_server.gateway.asgi import GatewayApp, PageRoutes
 from cams_server.gateway.auth import Authenticator
 from cams_server.gateway.faults import FaultPlan
 from cams_server.gateway.guard import CallGuard, MemoryGuard
+from cams_server.gateway.nonces import NonceQuota, QuotaLimits
 from cams_server.gateway.pipeline import Gateway
 from cams_server.gateway.redis_guard import RedisGuard
 from cams_server.gateway.sqlite_guard import SqliteGuard
@@ -74,6 +75,8 @@ class ServerSettings:
     whatsapp_verify_token: str | None = field(
         default_factory=lambda: os.environ.get("CAMS_WHATSAPP_VERIFY_TOKEN")
     )
+    # Signed calls one AccessKey and one account may make a minute (bounds their nonces).
+    nonce_quota: QuotaLimits = field(default_factory=QuotaLimits)
     # Meta's Graph API, where enabling also turns on a WABA's insights (None: local only).
     graph: GraphApi | None = field(default_factory=lambda: _graph_from_environment())
 
@@ -101,6 +104,7 @@ class ServerState:
         self.world = WorldCache(self.database, self.sts, settings.clock)
         self.catalog = implemented_catalog()
         self.guard = self._guard()
+        self.nonce_quota = NonceQuota(settings.nonce_quota)
         self.faults = FaultPlan()
         self.metrics = ServerMetrics(lambda: self.guard.sizes())
         self.pages: PageRoutes | None = Explorer(
@@ -120,6 +124,7 @@ class ServerState:
             faults=self.faults,
             sts=self.sts,
             upstream_configured=settings.graph is not None,
+            quota=self.nonce_quota,
         )
         self.upstream = (
             None
@@ -206,6 +211,7 @@ class ServerState:
         else:
             await asyncio.to_thread(reset_state, self.database, world)
         self.faults.clear()
+        self.nonce_quota.reset()
         await self.guard.reset()
         self.world.refresh(force=True)
 

@@ -33,6 +33,7 @@ import pytest
 
 from cams_server.cams.upstream import GraphApi
 from cams_server.clock import Clock, SystemClock
+from cams_server.gateway.nonces import QuotaLimits
 from cams_server.gateway.protocol import HttpLimits, uvicorn_config
 from cams_server.server import ServerSettings, ServerState
 from cams_server.store.enablements import list_enablements
@@ -66,6 +67,7 @@ class CamsServer:
         workers: int = 1,
         graph: GraphApi | None = None,
         http_limits: HttpLimits | None = None,
+        nonce_quota: QuotaLimits | None = None,
     ) -> None:
         if mode == "process" and clock is not None:
             raise ValueError("an injected clock needs mode='thread'")
@@ -88,6 +90,9 @@ class CamsServer:
         self.workers = workers
         self.graph = graph
         self.http_limits = http_limits or HttpLimits()
+        if nonce_quota is not None and mode == "process":
+            raise ValueError("nonce_quota needs mode='thread'")
+        self.nonce_quota = nonce_quota or QuotaLimits()
         self.ca_file: Path | None = None
         self.port = 0
         self.state: ServerState | None = None
@@ -132,6 +137,7 @@ class CamsServer:
             admin_token=self.admin_token,
             redis_url=self.redis_url,
             graph=self.graph,
+            nonce_quota=self.nonce_quota,
         )
 
     def _world_value(self) -> World | None:

@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cams_server.gateway.nonces import MemoryNonceStore, NonceStore, NonceStoreFull
+from cams_server.gateway.nonces import (
+    MemoryNonceStore,
+    NonceQuota,
+    NonceStore,
+    NonceStoreFull,
+    QuotaLimits,
+)
 
 NOW = 1_800_000_000.0
 EXPIRES = NOW + 900.0
@@ -123,3 +129,62 @@ def test_expired_slots_are_reused_and_dropped_on_growth() -> None:
     assert store.size() == 3000
     assert store.remember("k", "old-1", later + 900, later) is True  # forgotten, new again
     assert store.remember("k", "new-1", later + 900, later) is False
+
+
+# -- NonceQuota: what one tenant may add to the store -----------------------------------------
+
+
+def _take(quota: NonceQuota, key: str, account: str, now: float = NOW) -> float | None:
+    """Check, and count when within quota (what the gateway does for an admitted call)."""
+    wait = quota.check(key, account, now)
+    if wait is None:
+        quota.count(key, account, now)
+    return wait
+
+
+def test_quota_counts_per_key_and_per_account() -> None:
+    quota = NonceQuota(QuotaLimits(per_key=3, per_account=5, window=60))
+    assert [_take(quota, "k1", "acct") for _ in range(3)] == [None] * 3
+    wait = _take(quota, "k1", "acct")
+    assert wait is not None and 0 < wait <= 60
+    assert [_take(quota, "k2", "acct") for _ in range(2)] == [None, None]
+    assert _take(quota, "k2", "acct") is not None  # the account's 5 are used up
+    assert _take(quota, "k3", "other") is None  # another tenant is untouched
+
+
+def test_quota_refusal_says_when_the_window_ends() -> None:
+    quota = NonceQuota(QuotaLimits(per_key=1, per_account=10, window=60))
+    start = 60 * 1000.0
+    assert _take(quota, "k", "a", start + 10) is None
+    assert _take(quota, "k", "a", start + 45) == pytest.approx(15)
+    assert _take(quota, "k", "a", start + 60) is None  # a new window
+
+
+def test_checking_alone_counts_nothing() -> None:
+    quota = NonceQuota(QuotaLimits(per_key=2, per_account=100, window=60))
+    for _ in range(50):
+        assert quota.check("k", "a", NOW) is None  # e.g. throttled calls: no nonce kept
+    assert [_take(quota, "k", "a") for _ in range(3)] == [None, None, pytest.approx(60 - NOW % 60)]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abc"), st.sampled_from("xy")), max_size=300))
+def test_quota_bounds_what_each_tenant_adds_per_window(calls: list[tuple[str, str]]) -> None:
+    limits = QuotaLimits(per_key=7, per_account=11, window=60)
+    quota = NonceQuota(limits)
+    taken: dict[str, int] = {}
+    for key, account in calls:
+        if _take(quota, key + account, account) is None:
+            taken[key + account] = taken.get(key + account, 0) + 1
+            taken[account] = taken.get(account, 0) + 1
+    for name, count in taken.items():
+        assert count <= (limits.per_account if len(name) == 1 else limits.per_key)
+
+
+def test_store_checks_without_remembering() -> None:
+    store = MemoryNonceStore()
+    assert store.seen("k", "n", NOW) is False
+    assert store.seen("k", "n", NOW) is False
+    assert store.remember("k", "n", EXPIRES, NOW) is True
+    assert store.seen("k", "n", NOW) is True
+    assert store.seen("k", "n", EXPIRES + 120) is False  # expired

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from cams_server.clock import ManualClock
+from cams_server.gateway.nonces import QuotaLimits
 from cams_server.gateway.request import MAX_PARAMETERS
 from cams_server.gateway.signing import (
     EMPTY_SHA256,
@@ -420,3 +421,80 @@ def test_payload_hash_header_is_the_body_hash(server: CamsServer) -> None:
         f"{server.url}/", headers={**headers, "content-type": FORM}, content=b"CustSpaceId=x"
     )
     assert_error(response, "IncompleteSignature", 400)
+
+
+# -- 7. one key cannot fill the shared nonce store -----------------------------------------
+
+QUOTA = QuotaLimits(per_key=40, per_account=60, window=60)
+
+
+def test_throttled_calls_leave_no_nonce_behind(rich_world: Path) -> None:
+    """A key without the permission flooding signed calls (throttled after 5) used to add
+    a nonce per call; now only admitted calls keep one, and other tenants keep working."""
+    clock = ManualClock()
+    with CamsServer(world=rich_world, clock=clock) as srv:
+        assert srv.state is not None
+        key_id, secret = KEYS["rita"]  # read-only: every EnableWhatsappROIMetric is denied
+        codes = [raw.v3_call(srv.endpoint, key_id, secret, {}).json()["Code"] for _ in range(80)]
+        assert codes.count("Ram.PermissionDeny") == 5
+        assert codes.count("System.LimitControl") == 75
+        assert srv.state.guard.sizes()["nonces"] == 5
+        globex_id, globex_secret = KEYS["globex-root"]
+        assert raw.v3_call(srv.endpoint, globex_id, globex_secret, {}).status_code == 200
+
+
+def test_a_throttled_nonce_is_accepted_once_later(rich_world: Path) -> None:
+    clock = ManualClock()
+    with CamsServer(world=rich_world, clock=clock) as srv:
+        for _ in range(5):
+            assert raw.v3_call(srv.endpoint, ROOT_ID, ROOT_SECRET, {}).status_code == 200
+        nonce, date = uuid.uuid4().hex, raw.iso(clock.now())
+
+        def again() -> str:
+            response = raw.v3_call(srv.endpoint, ROOT_ID, ROOT_SECRET, {}, nonce=nonce, date=date)
+            return str(response.json()["Code"])
+
+        assert again() == "System.LimitControl"
+        clock.advance(1.01)
+        assert [again(), again()] == ["OK", "SignatureNonceUsed"]
+
+
+@pytest.fixture(scope="module")
+def quota_server(rich_world: Path) -> Iterator[CamsServer]:
+    with CamsServer(world=rich_world, tls=True, nonce_quota=QUOTA, admin_token="t") as srv:
+        yield srv
+
+
+def caller_identity(srv: CamsServer, who: str) -> httpx.Response:
+    """GetCallerIdentity (STS, HTTPS only, no flow limit), V3-signed."""
+    key_id, secret = KEYS[who]
+    headers = raw.v3_headers(
+        srv.endpoint, key_id, secret, {}, action="GetCallerIdentity", version="2015-04-01"
+    )
+    context = ssl.create_default_context(cafile=str(srv.ca_file))
+    return httpx.post(f"{srv.url}/", headers=headers, verify=context)
+
+
+def test_a_key_flooding_an_operation_without_flow_limit_stops_at_its_quota(
+    quota_server: CamsServer,
+) -> None:
+    assert quota_server.state is not None
+    quota_server.reset()
+    codes = [caller_identity(quota_server, "alice").status_code for _ in range(QUOTA.per_key + 10)]
+    assert codes == [200] * QUOTA.per_key + [400] * 10
+    refused = caller_identity(quota_server, "alice")
+    assert refused.json()["Code"] == "Throttling.User"
+    assert int(refused.headers["x-acs-retry-after"]) > 0
+    assert quota_server.state.guard.sizes()["nonces"] == QUOTA.per_key
+    assert caller_identity(quota_server, "gus").status_code == 200  # another tenant
+
+
+def test_an_account_is_bounded_across_its_keys(quota_server: CamsServer) -> None:
+    assert quota_server.state is not None
+    quota_server.reset()
+    for who in ["olga", "rita", "dave"]:  # three keys of one account, 30 calls each
+        for _ in range(30):
+            caller_identity(quota_server, who)
+    assert quota_server.state.guard.sizes()["nonces"] == QUOTA.per_account
+    assert caller_identity(quota_server, "nora").json()["Code"] == "Throttling.User"
+    assert caller_identity(quota_server, "gus").status_code == 200

@@ -31,6 +31,7 @@ __all__ = [
     "service_unavailable",
     "signature_does_not_match",
     "signature_nonce_used",
+    "throttling_user",
     "unsupported_http_method",
 ]
 
@@ -217,6 +218,15 @@ def incomplete_body() -> ServiceError:
         "InvalidParameter.IncompleteBody",
         400,
         "The connection closed before the whole request body arrived: nothing was done.",
+    )
+
+
+def throttling_user(hint: str, headers: Mapping[str, str]) -> ServiceError:
+    return ServiceError(
+        "Throttling.User",
+        400,
+        _with_hint("Request was denied due to user flow control.", hint),
+        headers=headers,
     )
 
 

@@ -1,4 +1,4 @@
-"""The call guard: a signature nonce accepted once, then the flow-control window.
+"""The call guard: a signature nonce accepted once, and the flow-control window.
 
 Both are checked together after authentication, in one step, so a deployment's
 shared store is asked once per call: in memory for one process, in the SQLite file
@@ -14,7 +14,7 @@ from typing import Protocol
 
 from cams_server.gateway.auth import NonceClaim
 from cams_server.gateway.flow import MemoryFlowWindow
-from cams_server.gateway.nonces import MemoryNonceStore, NonceStoreFull
+from cams_server.gateway.nonces import MemoryNonceStore
 
 __all__ = ["Admission", "CallGuard", "FlowRequest", "GuardUnavailable", "MemoryGuard"]
 
@@ -42,7 +42,11 @@ class Admission:
 
 class CallGuard(Protocol):
     async def admit(self, nonce: NonceClaim, flow: FlowRequest | None, now: float) -> Admission:
-        """Remember the nonce (refusing a repeat), then take a flow slot if there is one."""
+        """Refuse a nonce already remembered; else take a flow slot, and remember the
+        nonce only when the call is admitted (atomically).
+
+        A throttled call leaves nothing behind: it did nothing, so its nonce may still be
+        accepted once, later, and a flood of throttled calls cannot fill the store."""
         ...
 
     async def ready(self) -> str:
@@ -70,15 +74,15 @@ class MemoryGuard:
         self.flow = flow or MemoryFlowWindow()
 
     async def admit(self, nonce: NonceClaim, flow: FlowRequest | None, now: float) -> Admission:
-        try:
-            fresh = self.nonces.remember(nonce.scope, nonce.nonce, nonce.expires_at, now)
-        except NonceStoreFull as exc:
-            raise GuardUnavailable(f"the nonce store is full ({exc})") from None
-        if not fresh:
+        nonces = self.nonces
+        if nonces.seen(nonce.scope, nonce.nonce, now):
             return Admission(False)
-        if flow is None:
-            return Admission(True)
-        return Admission(True, self.flow.admit(flow.key, flow.limit, flow.period, now))
+        if nonces.full():
+            raise GuardUnavailable(f"the nonce store is full ({nonces.size()} live nonces)")
+        wait = None if flow is None else self.flow.admit(flow.key, flow.limit, flow.period, now)
+        if wait is None:
+            nonces.remember(nonce.scope, nonce.nonce, nonce.expires_at, now)
+        return Admission(True, wait)
 
     async def ready(self) -> str:
         return "ok"

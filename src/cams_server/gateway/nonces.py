@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import hashlib
 from array import array
+from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["MemoryNonceStore", "NonceStore", "NonceStoreFull"]
+__all__ = ["MemoryNonceStore", "NonceQuota", "NonceStore", "NonceStoreFull", "QuotaLimits"]
 
 _MINUTE_MASK = 0xFFFF
 _HALF = 0x8000
@@ -33,11 +34,25 @@ class NonceStoreFull(RuntimeError):
 
 
 class NonceStore(Protocol):
+    def seen(self, scope: str, nonce: str, now: float) -> bool:
+        """Whether the nonce is remembered in `scope` (remembers nothing)."""
+        ...
+
     def remember(self, scope: str, nonce: str, expires_at: float, now: float) -> bool:
         """True if the nonce is new in `scope` (and is now remembered); False if seen."""
         ...
 
     def size(self) -> int: ...
+
+    def full(self) -> bool:
+        """Whether a new nonce would be refused for lack of room."""
+        ...
+
+
+def _fingerprint(scope: str, nonce: str) -> int:
+    """48 bits of (scope, nonce), never 0 (0 marks an empty slot)."""
+    digest = hashlib.blake2b(f"{scope}\0{nonce}".encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "big") >> 16) or 1
 
 
 def _home(fingerprint: int, mask: int) -> int:
@@ -61,44 +76,53 @@ class MemoryNonceStore:
         self._live = 0
         self._current = 0
 
+    def seen(self, scope: str, nonce: str, now: float) -> bool:
+        """Whether the nonce is remembered (live) in `scope`; remembers nothing."""
+        self._advance(int(now // 60))
+        return self._probe(_fingerprint(scope, nonce))[0]
+
     def remember(self, scope: str, nonce: str, expires_at: float, now: float) -> bool:
         self._advance(int(now // 60))
-        digest = hashlib.blake2b(f"{scope}\0{nonce}".encode(), digest_size=8).digest()
-        value = int.from_bytes(digest, "big")
-        fingerprint = (value >> 16) or 1
+        fingerprint = _fingerprint(scope, nonce)
+        live, index, reusable = self._probe(fingerprint)
+        if live:
+            return False
+        if self._live >= self._capacity:
+            raise NonceStoreFull(f"{self._live} live nonces")
         minute = int(expires_at // 60) + 1  # forgotten once the clock reaches this minute
+        packed = (fingerprint << 16) | (minute & _MINUTE_MASK)
+        if reusable >= 0:
+            self._slots[reusable] = packed
+        else:
+            self._slots[index] = packed
+            self._used += 1
+        self._live += 1
+        self._live_by_minute[minute] = self._live_by_minute.get(minute, 0) + 1
+        if self._used * 4 > len(self._slots) * 3:
+            self._rehash()
+        return True
+
+    def _probe(self, fingerprint: int) -> tuple[bool, int, int]:
+        """(live entry found, first empty slot, first reusable slot or -1)."""
         slots, mask, current = self._slots, self._mask, self._current & _MINUTE_MASK
         index = _home(fingerprint, mask)
         reusable = -1
         while True:
             slot = slots[index]
             if slot == 0:
-                break
+                return False, index, reusable
             live = _after(slot & _MINUTE_MASK, current)
             if slot >> 16 == fingerprint:
-                if live:
-                    return False
-                reusable = index
-                break
+                return live, index, index if not live else reusable
             if not live and reusable < 0:
                 reusable = index
             index = (index + 1) & mask
-        if self._live >= self._capacity:
-            raise NonceStoreFull(f"{self._live} live nonces")
-        packed = (fingerprint << 16) | (minute & _MINUTE_MASK)
-        if reusable >= 0:
-            slots[reusable] = packed
-        else:
-            slots[index] = packed
-            self._used += 1
-        self._live += 1
-        self._live_by_minute[minute] = self._live_by_minute.get(minute, 0) + 1
-        if self._used * 4 > len(slots) * 3:
-            self._rehash()
-        return True
 
     def size(self) -> int:
         return self._live
+
+    def full(self) -> bool:
+        return self._live >= self._capacity
 
     def _advance(self, current: int) -> None:
         if current == self._current:
@@ -125,3 +149,65 @@ class MemoryNonceStore:
             slots[index] = slot
             used += 1
         self._slots, self._mask, self._used = slots, mask, used
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaLimits:
+    """Nonces one AccessKey, and one account, may add to the store in a minute (per
+    process).
+
+    The store keeps a nonce only for a call flow control admits, for up to 30 minutes
+    (a timestamp 15 minutes ahead, plus the 15-minute window). Operations without a
+    flow limit (STS) would let one key add nonces without end; these bound every key to
+    at most `per_key` x 32 live nonces and every account to `per_account` x 32 in each
+    process: far above what the flow limits let through for CAMS (5 calls a second per
+    operation and account), far below what fills a store.
+    """
+
+    per_key: int = 1_800
+    per_account: int = 3_600
+    window: float = 60.0
+
+
+class NonceQuota:
+    """Fixed one-minute windows of kept nonces per AccessKey and per account.
+
+    A call is checked before the guard and counted once its nonce is kept; a call over
+    either quota is refused before its nonce is stored, so it has no effect and its
+    nonce may still be accepted once, later. Concurrent calls of one process between
+    check and count may overshoot by at most the calls in flight. Memory is one counter
+    per key and account active in the current minute.
+    """
+
+    def __init__(self, limits: QuotaLimits | None = None) -> None:
+        self.limits = limits or QuotaLimits()
+        self._window = -1
+        self._counts: dict[str, int] = {}
+
+    def reset(self) -> None:
+        self._window, self._counts = -1, {}
+
+    def check(self, access_key_id: str, account_id: str, now: float) -> float | None:
+        """None if the key and its account are within their quota; else the seconds
+        until the next window."""
+        self._roll(now)
+        limits = self.limits
+        if (
+            self._counts.get("k:" + access_key_id, 0) >= limits.per_key
+            or self._counts.get("a:" + account_id, 0) >= limits.per_account
+        ):
+            return max((self._window + 1) * limits.window - now, 0.001)
+        return None
+
+    def count(self, access_key_id: str, account_id: str, now: float) -> None:
+        """One more nonce kept for this key and account."""
+        self._roll(now)
+        counts = self._counts
+        key, account = "k:" + access_key_id, "a:" + account_id
+        counts[key] = counts.get(key, 0) + 1
+        counts[account] = counts.get(account, 0) + 1
+
+    def _roll(self, now: float) -> None:
+        window = int(now // self.limits.window)
+        if window != self._window:
+            self._window, self._counts = window, {}

@@ -24,6 +24,7 @@ from cams_server.gateway.encoding import EncodedResponse, encode_error, encode_s
 from cams_server.gateway.errors import ServiceError
 from cams_server.gateway.faults import FaultPlan
 from cams_server.gateway.guard import CallGuard, FlowRequest, GuardUnavailable
+from cams_server.gateway.nonces import NonceQuota
 from cams_server.gateway.request import WireRequest
 from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.ram.sts_tokens import StsTokenCodec
@@ -60,7 +61,9 @@ class Gateway:
         sts: StsTokenCodec,
         upstream_configured: bool = False,
         faults: FaultPlan | None = None,
+        quota: NonceQuota | None = None,
     ) -> None:
+        self._quota = quota or NonceQuota()
         self._faults = faults
         self._sts = sts
         self._upstream_configured = upstream_configured
@@ -157,14 +160,28 @@ class Gateway:
         }
         raise known.get(fault.code) or ServiceError(fault.code, 400, f"Injected fault. {hint}")
 
+    def _over_quota(self, caller: Caller, wait: float) -> ServiceError:
+        limits = self._quota.limits
+        ms = max(1, math.ceil(wait * 1000))
+        return errors.throttling_user(
+            f"AccessKey {caller.access_key_id} and account {caller.principal.account_id} may "
+            f"sign at most {limits.per_key} and {limits.per_account} calls a minute; "
+            f"retry in {ms} ms.",
+            {"x-acs-retry-after": str(ms)},
+        )
+
     async def _admit(self, op: Operation, caller: Caller) -> None:
-        """The nonce once, then the flow window (contract section 2, steps 2 and 3)."""
+        """The tenant's nonce quota, the nonce once, then the flow window."""
         account = caller.principal.account_id
+        now = self._clock.now()
+        quota_wait = self._quota.check(caller.access_key_id, account, now)
+        if quota_wait is not None:
+            raise self._over_quota(caller, quota_wait)
         flow = None if op.flow_limit is None else FlowRequest(f"{account}:{op.name}", op.flow_limit)
         try:
             # Each guard bounds its own wait (socket or busy timeouts): no wait_for here,
             # whose extra task would cost every call.
-            admission = await self._guard.admit(caller.nonce, flow, self._clock.now())
+            admission = await self._guard.admit(caller.nonce, flow, now)
         except GuardUnavailable as exc:
             log.warning("call guard unavailable: %s", exc)
             raise errors.service_unavailable(
@@ -173,6 +190,7 @@ class Gateway:
         if not admission.nonce_fresh:
             raise errors.signature_nonce_used(caller.nonce.nonce)
         if admission.wait is None or flow is None:
+            self._quota.count(caller.access_key_id, account, now)  # its nonce was kept
             return
         wait = admission.wait
         ms = max(1, math.ceil(wait * 1000))
@@ -188,10 +206,5 @@ class Gateway:
         try:
             error = op.error("System.LimitControl", hint, headers=headers)
         except KeyError:  # an operation that does not document its own code
-            error = ServiceError(
-                "Throttling.User",
-                400,
-                f"Request was denied due to user flow control. {hint}",
-                headers=headers,
-            )
+            error = errors.throttling_user(hint, headers)
         raise error

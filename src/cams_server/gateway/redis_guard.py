@@ -3,7 +3,8 @@
 The window's "now" is Redis `TIME`, not the caller's clock, so processes whose
 clocks drift still share one exact window. The window is the sliding log of the
 last `limit` admissions (a list): a call is admitted when fewer than `limit`
-admissions lie within the last period. Nonces are `SET NX PXAT <expiry>`.
+admissions lie within the last period. A nonce is `SET PXAT <expiry>` once the call is
+admitted (a throttled call leaves none), after an `EXISTS` that refuses a repeat.
 """
 
 from __future__ import annotations
@@ -19,20 +20,21 @@ from cams_server.gateway.guard import Admission, FlowRequest, GuardUnavailable
 __all__ = ["RedisGuard"]
 
 _SCRIPT = """
-local fresh = redis.call('SET', KEYS[1], '1', 'NX', 'PXAT', ARGV[1])
-if not fresh then return {0, 0} end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0, 0} end
 local limit = tonumber(ARGV[2])
-if limit == 0 then return {1, -1} end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local period = tonumber(ARGV[3])
-if redis.call('LLEN', KEYS[2]) >= limit then
-  local oldest = tonumber(redis.call('LINDEX', KEYS[2], limit - 1))
-  if oldest > now - period then return {1, oldest + period - now} end
+if limit > 0 then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local period = tonumber(ARGV[3])
+  if redis.call('LLEN', KEYS[2]) >= limit then
+    local oldest = tonumber(redis.call('LINDEX', KEYS[2], limit - 1))
+    if oldest > now - period then return {1, oldest + period - now} end
+  end
+  redis.call('LPUSH', KEYS[2], string.format('%.0f', now))
+  redis.call('LTRIM', KEYS[2], 0, limit - 1)
+  redis.call('PEXPIRE', KEYS[2], math.ceil(period / 1000) + 1000)
 end
-redis.call('LPUSH', KEYS[2], string.format('%.0f', now))
-redis.call('LTRIM', KEYS[2], 0, limit - 1)
-redis.call('PEXPIRE', KEYS[2], math.ceil(period / 1000) + 1000)
+redis.call('SET', KEYS[1], '1', 'PXAT', ARGV[1])
 return {1, -1}
 """
 

@@ -49,31 +49,33 @@ class SqliteGuard:
             self._calls += 1
             if self._calls % _SWEEP_EVERY == 0:
                 conn.execute("DELETE FROM guard_nonces WHERE expires_us < ?", (now_us,))
-            inserted = conn.execute(
-                "INSERT INTO guard_nonces (digest, expires_us) VALUES (?, ?) "
-                "ON CONFLICT (digest) DO UPDATE SET expires_us = excluded.expires_us "
-                "WHERE guard_nonces.expires_us < ?",
-                (digest, expires_us, now_us),
-            ).rowcount
-            if not inserted:
+            seen = conn.execute(
+                "SELECT 1 FROM guard_nonces WHERE digest = ? AND expires_us >= ?",
+                (digest, now_us),
+            ).fetchone()
+            if seen is not None:
                 conn.execute("COMMIT")
                 return Admission(False)
-            if flow is None:
-                conn.execute("COMMIT")
-                return Admission(True)
-            period_us = int(flow.period * 1_000_000)
+            if flow is not None:
+                period_us = int(flow.period * 1_000_000)
+                conn.execute(
+                    "DELETE FROM guard_flow WHERE key = ? AND admitted_us <= ?",
+                    (flow.key, now_us - period_us),
+                )
+                count, oldest = conn.execute(
+                    "SELECT COUNT(*), MIN(admitted_us) FROM guard_flow WHERE key = ?",
+                    (flow.key,),
+                ).fetchone()
+                if count >= flow.limit:  # throttled: no slot taken, no nonce kept
+                    conn.execute("COMMIT")
+                    return Admission(True, max((oldest + period_us - now_us) / 1_000_000, 0.001))
+                conn.execute(
+                    "INSERT INTO guard_flow (key, admitted_us) VALUES (?, ?)", (flow.key, now_us)
+                )
             conn.execute(
-                "DELETE FROM guard_flow WHERE key = ? AND admitted_us <= ?",
-                (flow.key, now_us - period_us),
-            )
-            count, oldest = conn.execute(
-                "SELECT COUNT(*), MIN(admitted_us) FROM guard_flow WHERE key = ?", (flow.key,)
-            ).fetchone()
-            if count >= flow.limit:
-                conn.execute("COMMIT")
-                return Admission(True, max((oldest + period_us - now_us) / 1_000_000, 0.001))
-            conn.execute(
-                "INSERT INTO guard_flow (key, admitted_us) VALUES (?, ?)", (flow.key, now_us)
+                "INSERT INTO guard_nonces (digest, expires_us) VALUES (?, ?) "
+                "ON CONFLICT (digest) DO UPDATE SET expires_us = excluded.expires_us",
+                (digest, expires_us),
             )
             conn.execute("COMMIT")
             return Admission(True)
