@@ -28,7 +28,7 @@ from cams_server.store.serve_lock import PostgresServeLock, ServeLock, ServeLock
 from cams_server.store.statistics import IngestResult
 from cams_server.store.world_repo import apply_world, load_world_from
 from cams_server.tls import TlsFiles, ensure_self_signed
-from cams_server.world.demo import DEMO_ACCOUNT_ID, seed_demo
+from cams_server.world.demo import DEMO_ACCOUNT_ID, settle_demo
 from cams_server.world.model import World
 from cams_server.world.toml_file import dump_world, load_world
 from cams_server.world.validation import WorldError
@@ -105,9 +105,9 @@ def cli() -> None:
 )
 @click.option(
     "--demo/--no-demo",
-    default=True,
-    show_default=True,
-    help="Seed the demo world when the database has no accounts and no --world is given.",
+    default=None,
+    help="Seed (or keep) the demo account, or remove it. Default: seed it into a database "
+    "with no other account when no --world is given; remove it otherwise.",
 )
 @click.option(
     "--log-level",
@@ -206,7 +206,7 @@ def serve(
     redis_url: str | None,
     world_file: Path | None,
     workers: int,
-    demo: bool,
+    demo: bool | None,
     log_level: str,
     log_format: str,
     tls_mode: str | None,
@@ -279,10 +279,12 @@ def serve(
     try:
         if world_file is not None:
             apply_world(db, load_world(world_file), str(world_file))
-        elif demo and not load_world_from(db).accounts:
-            seed_demo(db, time.time())
+        done = settle_demo(db, demo, world_file is not None, time.time())
     except WorldError as exc:
         _fail(str(exc))
+        return
+    if done:
+        click.echo(f"cams-server: {done}.", err=True)
     world_now = load_world_from(db)
     db.dispose()
     try:  # fail now, with the reason, rather than in every worker

@@ -29,7 +29,7 @@ from cams_server.store.schema import (
     upstream_outbox,
 )
 
-__all__ = ["reset_state"]
+__all__ = ["remove_accounts", "reset_state"]
 
 _STATE = (
     roi_enablements,
@@ -62,4 +62,17 @@ def reset_state(db: Database, world: bool = False) -> None:
     with db.transaction() as conn:
         for table in _STATE + (_WORLD if world else ()):
             conn.execute(delete(table))
+        Database.bump_world_version(conn)
+
+
+def remove_accounts(db: Database, account_ids: list[str]) -> None:
+    """Forget these accounts entirely: their world (keys, RAM, spaces) and their state."""
+    with db.transaction() as conn:
+        db.lock_world(conn)
+        for table in _STATE + _WORLD:
+            column = table.c.get("account_id")
+            if table is accounts:
+                column = accounts.c.id
+            if column is not None:
+                conn.execute(delete(table).where(column.in_(account_ids)))
         Database.bump_world_version(conn)

@@ -13,7 +13,8 @@ from cams_server.cams.simulation import Funnel, TemplateMix, simulate
 from cams_server.ram.directory import Directory
 from cams_server.store.database import Database
 from cams_server.store.enablements import enable_roi_metric
-from cams_server.store.world_repo import apply_world
+from cams_server.store.reset import remove_accounts
+from cams_server.store.world_repo import apply_world, load_world_from
 from cams_server.world.model import (
     AccessKeySpec,
     AccountSpec,
@@ -23,7 +24,7 @@ from cams_server.world.model import (
     World,
 )
 
-__all__ = ["DEMO_ACCOUNT_ID", "demo_world", "seed_demo"]
+__all__ = ["DEMO_ACCOUNT_ID", "demo_world", "seed_demo", "settle_demo"]
 
 DEMO_ACCOUNT_ID = "5000000000000001"
 
@@ -90,3 +91,27 @@ def seed_demo(database: Database, now: float) -> None:
         prefix="demo",
     ):
         ingest_records(database, directory, messages, events)
+
+
+def settle_demo(database: Database, wanted: bool | None, world_given: bool, now: float) -> str:
+    """Seed, keep or remove the demo account; says what was done ('' for nothing).
+
+    Its keys are printed at start and offered by the Explorer, so a deployment with a
+    world of its own never has it unless asked: `wanted` True seeds it (if absent),
+    False removes it, and None (the default) seeds it only into a database with no
+    other account when no world file is given, and removes it otherwise.
+    """
+    stored = load_world_from(database).accounts
+    present = any(a.id == DEMO_ACCOUNT_ID for a in stored)
+    others = any(a.id != DEMO_ACCOUNT_ID for a in stored)
+    keep = wanted if wanted is not None else not (world_given or others)
+    if keep and not present:
+        seed_demo(database, now)
+        return "seeded the demo account"
+    if not keep and present:
+        remove_accounts(database, [DEMO_ACCOUNT_ID])
+        return (
+            f"removed the demo account {DEMO_ACCOUNT_ID} and its keys "
+            "(this deployment has a world of its own; start with --demo to keep it)"
+        )
+    return ""
