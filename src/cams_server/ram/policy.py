@@ -2,7 +2,9 @@
 
 A document is `{"Version": "1", "Statement": [...]}`. Action names match
 case-insensitively with `*` and `?`; resource ARNs
-(`acs:<service>:<region>:<account>:<relative-id>`) match with the same wildcards.
+(`acs:<service>:<region>:<account>:<relative-id>`) match with the same wildcards,
+case-sensitively. Both go through `ram.wildcards`, whose cost is linear in the size of
+pattern and subject whatever the pattern (a session policy is the caller's to write).
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from cams_server.ram.conditions import Condition, ConditionError, RequestContext, parse_conditions
+from cams_server.ram.wildcards import wildcard
 
 __all__ = ["Policy", "PolicyError", "Statement", "parse_policy", "wildcard"]
 
@@ -40,14 +42,8 @@ class PolicyError(ValueError):
         self.detail = message
 
 
-@lru_cache(maxsize=4096)
-def wildcard(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    body = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
-    return re.compile(f"^{body}\\Z", re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
-
-
 def _matches_any(patterns: Sequence[str], value: str, ignore_case: bool) -> bool:
-    return any(wildcard(p, ignore_case).match(value) is not None for p in patterns)
+    return any(wildcard(p, ignore_case).matches(value) for p in patterns)
 
 
 @dataclass(frozen=True, slots=True)
