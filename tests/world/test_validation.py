@@ -431,3 +431,25 @@ def test_validate_world_directly() -> None:
         "accounts[1].spaces[1].id",
     ]
     validate_world(World(), "empty")  # nothing to complain about
+
+
+def _document_of_length(length: int) -> str:
+    """A valid policy document of exactly `length` characters (padded in a Sid)."""
+    skeleton = (
+        '{"Version":"1","Statement":[{"Sid":"%s","Effect":"Allow",'
+        '"Action":"cams:EnableWhatsappROIMetric","Resource":"*"}]}'
+    )
+    return skeleton % ("x" * (length - len(skeleton % "")))
+
+
+def test_policy_document_of_6144_characters_is_accepted() -> None:
+    document = _document_of_length(6144)
+    assert len(document) == 6144
+    world = parse_world(BASE.replace(ROI_ONLY, document, 1))
+    assert world.accounts[0].policies[0].document == document
+
+
+def test_policy_document_longer_than_ram_allows_is_refused() -> None:
+    (problem,) = problems_of(BASE.replace(ROI_ONLY, _document_of_length(6145), 1))
+    assert problem.startswith("accounts[0].policies[0].document: 6145 characters"), problem
+    assert "6144" in problem and "split" in problem

@@ -13,13 +13,16 @@ from cams_server.ram.policy import PolicyError, parse_policy
 from cams_server.ram.system_policies import SYSTEM_POLICY_DOCUMENTS
 from cams_server.world.model import World
 
-__all__ = ["WorldError", "validate_world"]
+__all__ = ["MAX_POLICY_DOCUMENT", "WorldError", "validate_world"]
 
 _ACCOUNT_ID = re.compile(r"^[0-9]{1,32}\Z")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")
 _ACCESS_KEY_ID = re.compile(r"^[A-Za-z0-9]{8,128}\Z")
 _SPACE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 _REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+\Z")
+# RAM's CreatePolicy takes a PolicyDocument of at most 6,144 characters. Holding custom
+# policies to it also bounds every pattern the matcher meets from the world file.
+MAX_POLICY_DOCUMENT = 6144
 
 
 class WorldError(ValueError):
@@ -96,6 +99,13 @@ def validate_world(world: World, source: str) -> None:
                 problems.append(f"{pp}.name: {policy.name!r} is not a valid policy name")
             if policy.name in SYSTEM_POLICY_DOCUMENTS:
                 problems.append(f"{pp}.name: {policy.name!r} is a system policy name; pick another")
+            if len(policy.document) > MAX_POLICY_DOCUMENT:
+                problems.append(
+                    f"{pp}.document: {len(policy.document)} characters, more than the "
+                    f"{MAX_POLICY_DOCUMENT} a RAM policy document may hold; split its statements "
+                    "over several policies"
+                )
+                continue
             try:
                 parse_policy(policy.document, name=policy.name)
             except PolicyError as exc:
