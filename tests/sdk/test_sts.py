@@ -347,6 +347,25 @@ def test_get_caller_identity(server: CamsServer) -> None:
     assert session.principal_id == f"{session.role_id}:session-1"
 
 
+def test_role_session_keeps_its_policies_when_the_role_name_changes_case(
+    own_server: CamsServer,
+) -> None:
+    """Role names are one name whatever the case: the session's role is still that role."""
+    creds = assume(own_server, "ivan", "roi-operator").credentials
+    renamed = WORLD.read_text().replace('name = "roi-operator"', 'name = "ROI-Operator"')
+    assert renamed != WORLD.read_text()
+    own_server.apply_world(renamed)
+    client = cams_with(own_server, creds)
+    assert client.enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest()).body.code == "OK"
+    again = assume(own_server, "ivan", "Roi-Operator").credentials
+    assert (
+        cams_with(own_server, again)
+        .enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest())
+        .body.code
+        == "OK"
+    )
+
+
 # A session policy whose Action is 24 stars then a letter: a backtracking regex would
 # try every way of sharing the action's characters among the stars (effectively
 # forever, holding the event loop every tenant shares). The server runs as a child

@@ -453,3 +453,54 @@ def test_policy_document_longer_than_ram_allows_is_refused() -> None:
     (problem,) = problems_of(BASE.replace(ROI_ONLY, _document_of_length(6145), 1))
     assert problem.startswith("accounts[0].policies[0].document: 6145 characters"), problem
     assert "6144" in problem and "split" in problem
+
+
+@pytest.mark.parametrize(
+    ("table", "entry", "what"),
+    [
+        ("users", 'name = "Alice"', "user name"),
+        ("groups", 'name = "OPS"', "group name"),
+        ("roles", f"name = \"ROI-Operator\"\n  trust = '{TRUST}'", "role name"),
+        ("policies", f"name = \"roionly\"\n  document = '{ROI_ONLY}'", "policy name"),
+    ],
+)
+def test_names_differing_only_in_case_are_duplicates(table: str, entry: str, what: str) -> None:
+    text = BASE.replace(
+        "  [[accounts.spaces]]", f"  [[accounts.{table}]]\n  {entry}\n\n  [[accounts.spaces]]", 1
+    )
+    with pytest.raises(WorldError) as info:
+        parse_world(text, "/etc/cams/world.toml")
+    (problem,) = info.value.problems
+    second = entry.split('"')[1]
+    first = {"users": "alice", "groups": "ops", "roles": "roi-operator", "policies": "RoiOnly"}
+    assert problem.startswith(f"accounts[0].{table}[1].name: duplicate {what} {second!r}: ")
+    assert f"{first[table]!r} is declared at accounts[0].{table}[0].name" in problem
+    assert "regardless of case" in problem
+    assert f"/etc/cams/world.toml: {problem}" in str(info.value)
+
+
+def test_same_name_in_another_case_in_two_accounts_is_fine() -> None:
+    text = BASE + '\n  [[accounts.users]]\n  name = "Alice"\n'
+    assert [u.name for u in parse_world(text).accounts[1].users] == ["Alice"]
+
+
+def test_references_resolve_whatever_the_case() -> None:
+    text = (
+        BASE.replace('groups = ["ops"]', 'groups = ["OPS"]')
+        .replace('policies = ["RoiOnly"]\n  max', 'policies = ["roionly"]\n  max')
+        .replace('["AliyunCAMSReadOnlyAccess"]', '["aliyuncamsreadonlyaccess"]')
+        .replace('user = "alice"', 'user = "ALICE"')
+    )
+    world = parse_world(text)
+    assert world.accounts[0].users[0].groups == ("OPS",)
+
+
+def test_custom_policy_named_like_a_system_policy_in_another_case_is_refused() -> None:
+    text = BASE.replace(
+        "  [[accounts.groups]]",
+        f"  [[accounts.policies]]\n  name = \"administratoraccess\"\n  document = '{ROI_ONLY}'\n"
+        "  [[accounts.groups]]",
+        1,
+    )
+    (problem,) = problems_of(text)
+    assert problem.startswith("accounts[0].policies[1].name: 'administratoraccess' is a system")

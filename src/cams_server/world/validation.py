@@ -7,8 +7,9 @@ so the author can find it; nothing is applied unless there are none.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+from cams_server.ram.names import name_key
 from cams_server.ram.policy import PolicyError, parse_policy
 from cams_server.ram.system_policies import SYSTEM_POLICY_DOCUMENTS
 from cams_server.world.model import World
@@ -35,13 +36,27 @@ class WorldError(ValueError):
         super().__init__(f"{source}: the world is not valid, nothing was applied:\n{lines}")
 
 
-def _dupes(values: Iterable[tuple[str, str]], what: str, problems: list[str]) -> None:
-    seen: dict[str, str] = {}
+def _dupes(
+    values: Iterable[tuple[str, str]],
+    what: str,
+    problems: list[str],
+    key: Callable[[str], str] = str,
+) -> None:
+    """Report each value whose `key` an earlier one already has, naming both places."""
+    seen: dict[str, tuple[str, str]] = {}
     for path, value in values:
-        if value in seen:
-            problems.append(f"{path}: duplicate {what} {value!r} (first declared at {seen[value]})")
+        first = seen.get(key(value))
+        if first is None:
+            seen[key(value)] = (path, value)
+            continue
+        first_path, first_value = first
+        if first_value == value:
+            problems.append(f"{path}: duplicate {what} {value!r} (first declared at {first_path})")
         else:
-            seen[value] = path
+            problems.append(
+                f"{path}: duplicate {what} {value!r}: {first_value!r} is declared at {first_path} "
+                "and RAM names are unique regardless of case; rename one of them"
+            )
 
 
 def validate_world(world: World, source: str) -> None:
@@ -49,6 +64,7 @@ def validate_world(world: World, source: str) -> None:
     problems: list[str] = []
     if not _REGION.match(world.region):
         problems.append(f"region: {world.region!r} is not a region id like ap-southeast-1")
+    system = {name_key(n) for n in SYSTEM_POLICY_DOCUMENTS}
     key_ids: list[tuple[str, str]] = []
     space_ids: list[tuple[str, str]] = []
     codes: list[tuple[str, str]] = []
@@ -62,32 +78,37 @@ def validate_world(world: World, source: str) -> None:
             ((f"{ap}.policies[{i}].name", p.name) for i, p in enumerate(account.policies)),
             "policy name",
             problems,
+            name_key,
         )
         _dupes(
             ((f"{ap}.groups[{i}].name", g.name) for i, g in enumerate(account.groups)),
             "group name",
             problems,
+            name_key,
         )
         _dupes(
             ((f"{ap}.users[{i}].name", u.name) for i, u in enumerate(account.users)),
             "user name",
             problems,
+            name_key,
         )
         _dupes(
             ((f"{ap}.roles[{i}].name", r.name) for i, r in enumerate(account.roles)),
             "role name",
             problems,
+            name_key,
         )
-        policy_names = {p.name for p in account.policies} | set(SYSTEM_POLICY_DOCUMENTS)
-        group_names = {g.name for g in account.groups}
-        user_names = {u.name for u in account.users}
+        # References resolve as lookups do: by `name_key`, whatever the case.
+        policy_names = {name_key(p.name) for p in account.policies} | system
+        group_names = {name_key(g.name) for g in account.groups}
+        user_names = {name_key(u.name) for u in account.users}
         account_spaces = {s.id for s in account.spaces}
 
         def check_policies(
             path: str, names: Iterable[str], _known: set[str] = policy_names
         ) -> None:
             for i, name in enumerate(names):
-                if name not in _known:
+                if name_key(name) not in _known:
                     problems.append(
                         f"{path}[{i}]: policy {name!r} is neither declared in this account's "
                         "[[accounts.policies]] nor a system policy"
@@ -97,7 +118,7 @@ def validate_world(world: World, source: str) -> None:
             pp = f"{ap}.policies[{p_i}]"
             if not _NAME.match(policy.name):
                 problems.append(f"{pp}.name: {policy.name!r} is not a valid policy name")
-            if policy.name in SYSTEM_POLICY_DOCUMENTS:
+            if name_key(policy.name) in system:
                 problems.append(f"{pp}.name: {policy.name!r} is a system policy name; pick another")
             if len(policy.document) > MAX_POLICY_DOCUMENT:
                 problems.append(
@@ -121,7 +142,7 @@ def validate_world(world: World, source: str) -> None:
                 problems.append(f"{up}.name: {user.name!r} is not a valid user name")
             check_policies(f"{up}.policies", user.policies)
             for i, group_name in enumerate(user.groups):
-                if group_name not in group_names:
+                if name_key(group_name) not in group_names:
                     problems.append(
                         f"{up}.groups[{i}]: group {group_name!r} is not declared in this account"
                     )
@@ -151,7 +172,7 @@ def validate_world(world: World, source: str) -> None:
             codes.append((f"{cp}.code", code.code))
             if not code.code or len(code.code) > 128:
                 problems.append(f"{cp}.code: must be 1 to 128 characters")
-            if code.user not in user_names:
+            if name_key(code.user) not in user_names:
                 problems.append(f"{cp}.user: user {code.user!r} is not declared in this account")
             for i, space_id in enumerate(code.spaces):
                 if space_id not in account_spaces:
