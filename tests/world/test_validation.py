@@ -6,7 +6,7 @@ import pytest
 
 from cams_server.world.model import AccessKeySpec, AccountSpec, SpaceSpec, World
 from cams_server.world.toml_file import parse_world
-from cams_server.world.validation import WorldError, validate_world
+from cams_server.world.validation import WorldError, policy_warnings, validate_world
 
 ROI_ONLY = (
     '{"Version":"1","Statement":[{"Effect":"Allow","Action":"cams:EnableWhatsappROIMetric",'
@@ -504,3 +504,80 @@ def test_custom_policy_named_like_a_system_policy_in_another_case_is_refused() -
     )
     (problem,) = problems_of(text)
     assert problem.startswith("accounts[0].policies[1].name: 'administratoraccess' is a system")
+
+
+def _warnings_for(resource: str, field: str = "Resource") -> list[str]:
+    document = (
+        '{"Version":"1","Statement":[{"Effect":"Allow","Action":"cams:*",'
+        f'"{field}":{resource}}}]}}'
+    )
+    return policy_warnings(parse_world(BASE.replace(ROI_ONLY, document, 1)))
+
+
+def test_base_world_has_no_policy_warnings() -> None:
+    assert policy_warnings(parse_world(BASE)) == []
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        '"*"',
+        '"acs:cams:*:*:*"',
+        '"acs:cams:ap-southeast-1:1000000000000001:*"',
+        '"acs:*"',
+        '"acs:ram::1000000000000001:role/roi-operator"',
+        '"acs:ram::*:role/*"',
+    ],
+)
+def test_resources_this_server_can_match_give_no_warning(resource: str) -> None:
+    assert _warnings_for(resource) == []
+
+
+@pytest.mark.parametrize(
+    ("resource", "path"),
+    [
+        ('"acs:cams:*:*:space/cams-acme-main"', "Statement[0].Resource"),
+        ('"acs:cams:*:2000000000000002:*"', "Statement[0].Resource"),
+        ('"acs:cams:cn-hangzhou:1000000000000001:*"', "Statement[0].Resource"),
+        ('"acs:oss:*:*:*"', "Statement[0].Resource"),
+        ('"acs:ram::1000000000000001:role/no-such-role"', "Statement[0].Resource"),
+        ('["acs:cams:*:*:space/x", "acs:oss:*:*:*"]', "Statement[0].Resource[1]"),
+    ],
+)
+def test_resources_that_can_never_match_are_warned_about(resource: str, path: str) -> None:
+    warning = _warnings_for(resource)[-1]
+    pattern = resource.strip("[]").split(", ")[-1].strip('"')
+    assert warning.startswith(
+        f"accounts[0].policies[0].document: {path}: {pattern!r} in policy 'RoiOnly' of "
+        "account 1000000000000001 can never match, so the statement never applies: "
+        "this server authorizes CAMS actions on acs:cams:ap-southeast-1:1000000000000001:* "
+        "(the whole account, not a space) and sts:AssumeRole on "
+        "acs:ram::<account>:role/<name> of a declared role"
+    ), warning
+
+
+def test_a_dead_resource_beside_a_live_one_adds_nothing() -> None:
+    (warning,) = _warnings_for('["acs:cams:*:*:space/cams-acme-main", "*"]')
+    assert warning.startswith("accounts[0].policies[0].document: Statement[0].Resource[0]: ")
+    assert "can never match, so it adds nothing to the statement: " in warning
+
+
+def test_a_not_resource_that_can_never_match_excludes_nothing() -> None:
+    (warning,) = _warnings_for('"acs:cams:*:*:space/cams-acme-main"', "NotResource")
+    assert "Statement[0].NotResource: " in warning
+    assert "it excludes nothing and the statement applies to every resource" in warning
+
+
+def test_a_world_without_roles_says_so() -> None:
+    text = BASE.replace(ROI_ONLY, ROI_ONLY.replace('"*"', '"acs:ecs:*:*:*"'), 1)
+    roles_start = text.index("  [[accounts.roles]]")
+    text = text[:roles_start] + text[text.index("  [[accounts.spaces]]") :]
+    (warning,) = policy_warnings(parse_world(text))
+    assert warning.endswith("of a declared role (this world declares none)")
+
+
+def test_roles_of_other_accounts_in_the_world_count() -> None:
+    text = BASE.replace(
+        ROI_ONLY, ROI_ONLY.replace('"*"', '"acs:ram::1000000000000001:role/roi-operator"'), 1
+    )
+    assert policy_warnings(parse_world(text)) == []

@@ -25,6 +25,8 @@ __all__ = [
     "RoleRecord",
     "SpaceRecord",
     "numeric_id",
+    "resource_arn",
+    "role_arn",
 ]
 
 
@@ -32,6 +34,16 @@ def numeric_id(*parts: str) -> str:
     """A stable 16-digit id (RAM user and role ids are numeric) for a named entity."""
     digest = hashlib.sha256("\0".join(parts).encode()).digest()
     return str(10**15 + int.from_bytes(digest[:8], "big") % (9 * 10**15))
+
+
+def resource_arn(region: str, product: str, account_id: str, relative: str = "*") -> str:
+    """What a product's operations are authorized on: CAMS on the whole account (`*`)."""
+    return f"acs:{product}:{region}:{account_id}:{relative}"
+
+
+def role_arn(account_id: str, name: str) -> str:
+    """What AssumeRole is authorized on (RAM ARNs carry no region)."""
+    return f"acs:ram::{account_id}:role/{name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +65,7 @@ class RoleRecord:
 
     @property
     def arn(self) -> str:
-        return f"acs:ram::{self.account_id}:role/{self.name}"
+        return role_arn(self.account_id, self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,4 +186,4 @@ class Directory:
         return self._isv_codes.get(code)
 
     def resource_arn(self, product: str, account_id: str, relative: str = "*") -> str:
-        return f"acs:{product}:{self.region}:{account_id}:{relative}"
+        return resource_arn(self.region, product, account_id, relative)

@@ -18,7 +18,7 @@ from typing import Any
 from cams_server.ram.conditions import Condition, ConditionError, RequestContext, parse_conditions
 from cams_server.ram.wildcards import wildcard
 
-__all__ = ["Policy", "PolicyError", "Statement", "parse_policy", "wildcard"]
+__all__ = ["Policy", "PolicyError", "Statement", "parse_policy", "resource_matches", "wildcard"]
 
 _ACTION = re.compile(r"^(\*|[A-Za-z0-9*?-]+:[A-Za-z0-9*?]+)\Z")
 _STATEMENT_KEYS = {
@@ -42,8 +42,13 @@ class PolicyError(ValueError):
         self.detail = message
 
 
-def _matches_any(patterns: Sequence[str], value: str, ignore_case: bool) -> bool:
-    return any(wildcard(p, ignore_case).matches(value) for p in patterns)
+def resource_matches(pattern: str, resource: str) -> bool:
+    """Whether one `Resource` pattern covers an ARN: wildcards, case-sensitive."""
+    return wildcard(pattern, False).matches(resource)
+
+
+def _matches_any_action(patterns: Sequence[str], action: str) -> bool:
+    return any(wildcard(p, True).matches(action) for p in patterns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,16 +62,17 @@ class Statement:
     principals: Mapping[str, tuple[str, ...]]
 
     def matches_action(self, action: str) -> bool:
+        """Action names compare case-insensitively."""
         if self.not_actions:
-            return not _matches_any(self.not_actions, action, ignore_case=True)
-        return _matches_any(self.actions, action, ignore_case=True)
+            return not _matches_any_action(self.not_actions, action)
+        return _matches_any_action(self.actions, action)
 
     def matches_resource(self, resource: str) -> bool:
         if self.not_resources:
-            return not _matches_any(self.not_resources, resource, ignore_case=False)
+            return not any(resource_matches(p, resource) for p in self.not_resources)
         if not self.resources:  # trust policies name principals, not resources
             return True
-        return _matches_any(self.resources, resource, ignore_case=False)
+        return any(resource_matches(p, resource) for p in self.resources)
 
     def conditions_hold(self, context: RequestContext) -> bool:
         return all(c.holds(context) for c in self.conditions)

@@ -7,14 +7,15 @@ so the author can find it; nothing is applied unless there are none.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
+from cams_server.ram.directory import resource_arn, role_arn
 from cams_server.ram.names import name_key
-from cams_server.ram.policy import PolicyError, parse_policy
+from cams_server.ram.policy import PolicyError, Statement, parse_policy, resource_matches
 from cams_server.ram.system_policies import SYSTEM_POLICY_DOCUMENTS
 from cams_server.world.model import World
 
-__all__ = ["MAX_POLICY_DOCUMENT", "WorldError", "validate_world"]
+__all__ = ["MAX_POLICY_DOCUMENT", "WorldError", "policy_warnings", "validate_world"]
 
 _ACCOUNT_ID = re.compile(r"^[0-9]{1,32}\Z")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")
@@ -192,3 +193,63 @@ def validate_world(world: World, source: str) -> None:
     _dupes(codes, "ISV code", problems)
     if problems:
         raise WorldError(source, problems)
+
+
+# (field, every pattern of the field is dead) -> what a dead pattern means
+_EFFECTS: Mapping[tuple[str, bool], str] = {
+    ("Resource", True): "the statement never applies",
+    ("Resource", False): "it adds nothing to the statement",
+    ("NotResource", True): "it excludes nothing and the statement applies to every resource",
+    ("NotResource", False): "it excludes nothing",
+}
+
+
+def _dead_resources(
+    index: int, statement: Statement, authorized: Sequence[str]
+) -> Iterator[tuple[str, str, str]]:
+    """(path, pattern, effect) for each Resource or NotResource pattern of a statement
+    that matches none of the `authorized` ARNs."""
+    for field, patterns in (
+        ("Resource", statement.resources),
+        ("NotResource", statement.not_resources),
+    ):
+        dead = [
+            (i, pattern)
+            for i, pattern in enumerate(patterns)
+            if not any(resource_matches(pattern, arn) for arn in authorized)
+        ]
+        effect = _EFFECTS[(field, len(dead) == len(patterns))]
+        for i, pattern in dead:
+            path = f"Statement[{index}].{field}" + (f"[{i}]" if len(patterns) > 1 else "")
+            yield path, pattern, effect
+
+
+def policy_warnings(world: World) -> list[str]:
+    """`path: message` lines for custom-policy resources that can never match here.
+
+    RAM accepts any ARN in `Resource`, but this server authorizes CAMS operations on
+    `acs:cams:<region>:<account>:*` (the whole account, never a space) and AssumeRole on
+    `acs:ram::<account>:role/<name>`; a statement whose resources cover none of those
+    never applies, and a `NotResource` that covers none excludes nothing. Such a policy
+    is valid, so `world apply` only warns. Call it on a world `validate_world` passed.
+    """
+    warnings: list[str] = []
+    roles = [role_arn(a.id, r.name) for a in world.accounts for r in a.roles]
+    for a_i, account in enumerate(world.accounts):
+        cams = resource_arn(world.region, "cams", account.id)
+        authorized = (cams, *roles)
+        why = (
+            f"this server authorizes CAMS actions on {cams} (the whole account, not a space) "
+            "and sts:AssumeRole on acs:ram::<account>:role/<name> of a declared role"
+            + ("" if roles else " (this world declares none)")
+        )
+        for p_i, spec in enumerate(account.policies):
+            statements = parse_policy(spec.document, name=spec.name).statements
+            for s_i, statement in enumerate(statements):
+                for path, pattern, effect in _dead_resources(s_i, statement, authorized):
+                    warnings.append(
+                        f"accounts[{a_i}].policies[{p_i}].document: {path}: {pattern!r} in "
+                        f"policy {spec.name!r} of account {account.id} can never match, so "
+                        f"{effect}: {why}"
+                    )
+    return warnings
