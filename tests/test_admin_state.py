@@ -380,6 +380,33 @@ BAD_WORLDS = {
 }
 
 
+# A valid policy whose Resource names a space: this server authorizes CAMS on the account.
+SPACE_SCOPED = (
+    HOOLI
+    + """
+  [[accounts.policies]]
+  name = "OneSpace"
+  document = '{"Version":"1","Statement":[{"Effect":"Allow","Action":"cams:*",\
+"Resource":"acs:cams:*:*:space/cams-hooli-main"}]}'
+"""
+)
+
+
+def test_post_world_answers_the_warnings_of_a_valid_world(scratch: CamsServer) -> None:
+    applied = ok_json(admin(scratch, "POST", "world", content=SPACE_SCOPED.encode()))
+    assert applied["Accounts"] == 1
+    (warning,) = applied["Warnings"]
+    assert warning.startswith(
+        "accounts[0].policies[0].document: Statement[0].Resource: "
+        "'acs:cams:*:*:space/cams-hooli-main' in policy 'OneSpace' of account 4000000000000004 "
+        "can never match"
+    ), warning
+    assert "acs:cams:ap-southeast-1:4000000000000004:*" in warning
+    assert "OneSpace" in world_text(scratch)  # applied all the same
+    again = ok_json(admin(scratch, "POST", "world", content=HOOLI.encode()))
+    assert again["Warnings"] == []
+
+
 @pytest.mark.parametrize("case", list(BAD_WORLDS))
 def test_bad_world_is_400_naming_the_problem_and_applies_nothing(
     server: CamsServer, case: str

@@ -239,3 +239,57 @@ def test_serve_on_port_zero_prints_where_it_listens(tmp_path: Path) -> None:
         process.wait(15)
         if process.stdout is not None:
             process.stdout.close()
+
+
+# Valid, but its Resource names a space: this server authorizes CAMS on the account.
+SPACE_SCOPED_WORLD = GOOD_WORLD.replace(
+    '"Resource":"*"', '"Resource":"acs:cams:*:*:space/cams-hooli-main"'
+)
+SPACE_SCOPED_WARNING = (
+    "accounts[0].policies[0].document: Statement[0].Resource: "
+    "'acs:cams:*:*:space/cams-hooli-main' in policy 'RoiOnly' of account 4000000000000004 "
+    "can never match, so the statement never applies: this server authorizes CAMS actions on "
+    "acs:cams:ap-southeast-1:4000000000000004:*"
+)
+
+
+def test_world_apply_warns_on_stderr_and_applies(tmp_path: Path) -> None:
+    world = tmp_path / "scoped.toml"
+    world.write_text(SPACE_SCOPED_WORLD)
+    result = cli(tmp_path / "home", "world", "apply", str(world))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"applied {world}: 1 account(s)\n"
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"warning: {world}: {SPACE_SCOPED_WARNING}"), line
+    assert "space/cams-hooli-main" in export(tmp_path / "home")
+
+
+def test_world_apply_of_a_world_without_surprises_prints_no_warning(tmp_path: Path) -> None:
+    world = tmp_path / "good.toml"
+    world.write_text(GOOD_WORLD)
+    result = cli(tmp_path / "home", "world", "apply", str(world))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_serve_with_a_world_logs_its_warnings(tmp_path: Path) -> None:
+    world = tmp_path / "scoped.toml"
+    world.write_text(SPACE_SCOPED_WORLD)
+    process = subprocess.Popen(
+        [*CLI, "serve", "--port", "0", "--world", str(world)],
+        env={**os.environ, "CAMS_HOME": str(tmp_path / "home")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 30)
+        assert ready, "no output within 30 s"
+        assert "listening on" in process.stdout.readline()
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=15)
+    warnings = [line for line in stderr.splitlines() if SPACE_SCOPED_WARNING in line]
+    assert len(warnings) == 1, stderr
+    assert "WARNING" in warnings[0] and str(world) in warnings[0]

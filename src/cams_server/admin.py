@@ -27,7 +27,7 @@ from cams_server.store.enablements import list_enablements
 from cams_server.store.statistics import IngestResult
 from cams_server.store.world_repo import apply_world, load_world_from
 from cams_server.world.toml_file import dump_world, parse_world
-from cams_server.world.validation import WorldError
+from cams_server.world.validation import WorldError, policy_warnings
 
 __all__ = ["AdminApi", "AdminControl"]
 
@@ -214,7 +214,8 @@ class AdminApi:
         except WorldError as exc:
             raise ServiceError("InvalidParameter.World", 400, str(exc)) from None
         self._control.world.refresh()
-        return encode_json(200, request_id, {"Accounts": len(world.accounts)})
+        warnings = policy_warnings(world)
+        return encode_json(200, request_id, {"Accounts": len(world.accounts), "Warnings": warnings})
 
     def _export_world(self, request: WireRequest, request_id: str) -> EncodedResponse:
         text = dump_world(load_world_from(self._database)).encode()

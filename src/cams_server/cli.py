@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -31,7 +32,7 @@ from cams_server.tls import TlsFiles, ensure_self_signed
 from cams_server.world.demo import DEMO_ACCOUNT_ID, settle_demo
 from cams_server.world.model import World
 from cams_server.world.toml_file import dump_world, load_world
-from cams_server.world.validation import WorldError
+from cams_server.world.validation import WorldError, policy_warnings
 
 __all__ = ["main"]
 
@@ -278,7 +279,10 @@ def serve(
         return
     try:
         if world_file is not None:
-            apply_world(db, load_world(world_file), str(world_file))
+            declared = load_world(world_file)
+            apply_world(db, declared, str(world_file))
+            for warning in policy_warnings(declared):
+                logging.getLogger("cams_server").warning("%s: %s", world_file, warning)
         done = settle_demo(db, demo, world_file is not None, time.time())
     except WorldError as exc:
         _fail(str(exc))
@@ -364,6 +368,8 @@ def world_apply(file: Path, database: str | None) -> None:
     except WorldError as exc:
         _fail(str(exc))
         return
+    for warning in policy_warnings(parsed):  # valid but likely not what was meant
+        click.echo(f"warning: {file}: {warning}", err=True)
     click.echo(f"applied {file}: {len(parsed.accounts)} account(s)")
 
 

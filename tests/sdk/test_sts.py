@@ -345,3 +345,71 @@ def test_get_caller_identity(server: CamsServer) -> None:
     assert session.identity_type == "AssumedRoleUser"
     assert session.arn == f"acs:ram::{ACME}:assumed-role/roi-operator/session-1"
     assert session.principal_id == f"{session.role_id}:session-1"
+
+
+def test_role_session_keeps_its_policies_when_the_role_name_changes_case(
+    own_server: CamsServer,
+) -> None:
+    """Role names are one name whatever the case: the session's role is still that role."""
+    creds = assume(own_server, "ivan", "roi-operator").credentials
+    renamed = WORLD.read_text().replace('name = "roi-operator"', 'name = "ROI-Operator"')
+    assert renamed != WORLD.read_text()
+    own_server.apply_world(renamed)
+    client = cams_with(own_server, creds)
+    assert client.enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest()).body.code == "OK"
+    again = assume(own_server, "ivan", "Roi-Operator").credentials
+    assert (
+        cams_with(own_server, again)
+        .enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest())
+        .body.code
+        == "OK"
+    )
+
+
+# A session policy whose Action is 24 stars then a letter: a backtracking regex would
+# try every way of sharing the action's characters among the stars (effectively
+# forever, holding the event loop every tenant shares). The server runs as a child
+# process so that, if matching ever regresses, the client's read timeout fails the test
+# instead of the whole test process hanging behind the GIL.
+STARRED = '{"Effect":"Allow","Action":"cams:' + "*" * 24 + 'z","Resource":"*"}'
+ROI = '{"Effect":"Allow","Action":"cams:EnableWhatsappROIMetric","Resource":"*"}'
+
+
+@pytest.fixture(scope="module")
+def process_server() -> Iterator[CamsServer]:
+    with CamsServer(world=WORLD, mode="process", tls=True) as running:
+        previous = os.environ.get("SSL_CERT_FILE")
+        assert running.ca_file is not None
+        os.environ["SSL_CERT_FILE"] = str(running.ca_file)
+        yield running
+        if previous is None:
+            os.environ.pop("SSL_CERT_FILE", None)
+        else:
+            os.environ["SSL_CERT_FILE"] = previous
+
+
+@pytest.mark.parametrize(
+    ("statements", "allowed"), [([STARRED], False), ([STARRED, ROI], True)], ids=["deny", "allow"]
+)
+def test_starred_session_policy_is_evaluated_promptly(
+    process_server: CamsServer, statements: list[str], allowed: bool
+) -> None:
+    policy = '{"Version":"1","Statement":[' + ",".join(statements) + "]}"
+    creds = assume(process_server, "ivan", "roi-operator", policy=policy).credentials
+    client = CamsClient(
+        Config(
+            access_key_id=creds.access_key_id,
+            access_key_secret=creds.access_key_secret,
+            security_token=creds.security_token,
+            endpoint=process_server.endpoint,
+            protocol="https",
+            read_timeout=5000,  # ms: a regressed matcher fails the test instead of hanging it
+        )
+    )
+    if allowed:
+        assert client.enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest()).body.code == "OK"
+        return
+    with pytest.raises(ClientException) as info:
+        client.enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest())
+    assert info.value.code == "Ram.PermissionDeny"
+    assert info.value.access_denied_detail["NoPermissionType"] == "ImplicitDeny"

@@ -6,7 +6,7 @@ import pytest
 
 from cams_server.world.model import AccessKeySpec, AccountSpec, SpaceSpec, World
 from cams_server.world.toml_file import parse_world
-from cams_server.world.validation import WorldError, validate_world
+from cams_server.world.validation import WorldError, policy_warnings, validate_world
 
 ROI_ONLY = (
     '{"Version":"1","Statement":[{"Effect":"Allow","Action":"cams:EnableWhatsappROIMetric",'
@@ -431,3 +431,153 @@ def test_validate_world_directly() -> None:
         "accounts[1].spaces[1].id",
     ]
     validate_world(World(), "empty")  # nothing to complain about
+
+
+def _document_of_length(length: int) -> str:
+    """A valid policy document of exactly `length` characters (padded in a Sid)."""
+    skeleton = (
+        '{"Version":"1","Statement":[{"Sid":"%s","Effect":"Allow",'
+        '"Action":"cams:EnableWhatsappROIMetric","Resource":"*"}]}'
+    )
+    return skeleton % ("x" * (length - len(skeleton % "")))
+
+
+def test_policy_document_of_6144_characters_is_accepted() -> None:
+    document = _document_of_length(6144)
+    assert len(document) == 6144
+    world = parse_world(BASE.replace(ROI_ONLY, document, 1))
+    assert world.accounts[0].policies[0].document == document
+
+
+def test_policy_document_longer_than_ram_allows_is_refused() -> None:
+    (problem,) = problems_of(BASE.replace(ROI_ONLY, _document_of_length(6145), 1))
+    assert problem.startswith("accounts[0].policies[0].document: 6145 characters"), problem
+    assert "6144" in problem and "split" in problem
+
+
+@pytest.mark.parametrize(
+    ("table", "entry", "what"),
+    [
+        ("users", 'name = "Alice"', "user name"),
+        ("groups", 'name = "OPS"', "group name"),
+        ("roles", f"name = \"ROI-Operator\"\n  trust = '{TRUST}'", "role name"),
+        ("policies", f"name = \"roionly\"\n  document = '{ROI_ONLY}'", "policy name"),
+    ],
+)
+def test_names_differing_only_in_case_are_duplicates(table: str, entry: str, what: str) -> None:
+    text = BASE.replace(
+        "  [[accounts.spaces]]", f"  [[accounts.{table}]]\n  {entry}\n\n  [[accounts.spaces]]", 1
+    )
+    with pytest.raises(WorldError) as info:
+        parse_world(text, "/etc/cams/world.toml")
+    (problem,) = info.value.problems
+    second = entry.split('"')[1]
+    first = {"users": "alice", "groups": "ops", "roles": "roi-operator", "policies": "RoiOnly"}
+    assert problem.startswith(f"accounts[0].{table}[1].name: duplicate {what} {second!r}: ")
+    assert f"{first[table]!r} is declared at accounts[0].{table}[0].name" in problem
+    assert "regardless of case" in problem
+    assert f"/etc/cams/world.toml: {problem}" in str(info.value)
+
+
+def test_same_name_in_another_case_in_two_accounts_is_fine() -> None:
+    text = BASE + '\n  [[accounts.users]]\n  name = "Alice"\n'
+    assert [u.name for u in parse_world(text).accounts[1].users] == ["Alice"]
+
+
+def test_references_resolve_whatever_the_case() -> None:
+    text = (
+        BASE.replace('groups = ["ops"]', 'groups = ["OPS"]')
+        .replace('policies = ["RoiOnly"]\n  max', 'policies = ["roionly"]\n  max')
+        .replace('["AliyunCAMSReadOnlyAccess"]', '["aliyuncamsreadonlyaccess"]')
+        .replace('user = "alice"', 'user = "ALICE"')
+    )
+    world = parse_world(text)
+    assert world.accounts[0].users[0].groups == ("OPS",)
+
+
+def test_custom_policy_named_like_a_system_policy_in_another_case_is_refused() -> None:
+    text = BASE.replace(
+        "  [[accounts.groups]]",
+        f"  [[accounts.policies]]\n  name = \"administratoraccess\"\n  document = '{ROI_ONLY}'\n"
+        "  [[accounts.groups]]",
+        1,
+    )
+    (problem,) = problems_of(text)
+    assert problem.startswith("accounts[0].policies[1].name: 'administratoraccess' is a system")
+
+
+def _warnings_for(resource: str, field: str = "Resource") -> list[str]:
+    document = (
+        '{"Version":"1","Statement":[{"Effect":"Allow","Action":"cams:*",'
+        f'"{field}":{resource}}}]}}'
+    )
+    return policy_warnings(parse_world(BASE.replace(ROI_ONLY, document, 1)))
+
+
+def test_base_world_has_no_policy_warnings() -> None:
+    assert policy_warnings(parse_world(BASE)) == []
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        '"*"',
+        '"acs:cams:*:*:*"',
+        '"acs:cams:ap-southeast-1:1000000000000001:*"',
+        '"acs:*"',
+        '"acs:ram::1000000000000001:role/roi-operator"',
+        '"acs:ram::*:role/*"',
+    ],
+)
+def test_resources_this_server_can_match_give_no_warning(resource: str) -> None:
+    assert _warnings_for(resource) == []
+
+
+@pytest.mark.parametrize(
+    ("resource", "path"),
+    [
+        ('"acs:cams:*:*:space/cams-acme-main"', "Statement[0].Resource"),
+        ('"acs:cams:*:2000000000000002:*"', "Statement[0].Resource"),
+        ('"acs:cams:cn-hangzhou:1000000000000001:*"', "Statement[0].Resource"),
+        ('"acs:oss:*:*:*"', "Statement[0].Resource"),
+        ('"acs:ram::1000000000000001:role/no-such-role"', "Statement[0].Resource"),
+        ('["acs:cams:*:*:space/x", "acs:oss:*:*:*"]', "Statement[0].Resource[1]"),
+    ],
+)
+def test_resources_that_can_never_match_are_warned_about(resource: str, path: str) -> None:
+    warning = _warnings_for(resource)[-1]
+    pattern = resource.strip("[]").split(", ")[-1].strip('"')
+    assert warning.startswith(
+        f"accounts[0].policies[0].document: {path}: {pattern!r} in policy 'RoiOnly' of "
+        "account 1000000000000001 can never match, so the statement never applies: "
+        "this server authorizes CAMS actions on acs:cams:ap-southeast-1:1000000000000001:* "
+        "(the whole account, not a space) and sts:AssumeRole on "
+        "acs:ram::<account>:role/<name> of a declared role"
+    ), warning
+
+
+def test_a_dead_resource_beside_a_live_one_adds_nothing() -> None:
+    (warning,) = _warnings_for('["acs:cams:*:*:space/cams-acme-main", "*"]')
+    assert warning.startswith("accounts[0].policies[0].document: Statement[0].Resource[0]: ")
+    assert "can never match, so it adds nothing to the statement: " in warning
+
+
+def test_a_not_resource_that_can_never_match_excludes_nothing() -> None:
+    (warning,) = _warnings_for('"acs:cams:*:*:space/cams-acme-main"', "NotResource")
+    assert "Statement[0].NotResource: " in warning
+    assert "it excludes nothing and the statement applies to every resource" in warning
+
+
+def test_a_world_without_roles_says_so() -> None:
+    text = BASE.replace(ROI_ONLY, ROI_ONLY.replace('"*"', '"acs:ecs:*:*:*"'), 1)
+    roles_start = text.index("  [[accounts.roles]]")
+    text = text[:roles_start] + text[text.index("  [[accounts.spaces]]") :]
+    (warning,) = policy_warnings(parse_world(text))
+    assert warning.endswith("of a declared role (this world declares none)")
+
+
+def test_roles_of_other_accounts_in_the_world_count() -> None:
+    text = BASE.replace(
+        ROI_ONLY, ROI_ONLY.replace('"*"', '"acs:ram::1000000000000001:role/roi-operator"'), 1
+    )
+    assert policy_warnings(parse_world(text)) == []

@@ -13,6 +13,7 @@ from cams_server.cams.context import CallContext
 from cams_server.ram.diagnostics import access_denied_detail
 from cams_server.ram.directory import SpaceRecord
 from cams_server.ram.evaluation import PolicyDecision, evaluate
+from cams_server.ram.names import name_key
 from cams_server.ram.principals import PrincipalKind
 
 __all__ = ["authorize", "authorize_space", "check_subscription", "denial"]
@@ -141,7 +142,8 @@ def authorize_space(
             f"IsvCode {isv_code!r} expired at {record.expires:%Y-%m-%dT%H:%M:%SZ}.", "expired"
         )
     if principal.kind is not PrincipalKind.ACCOUNT and (
-        principal.kind is not PrincipalKind.USER or record.user != principal.name
+        principal.kind is not PrincipalKind.USER
+        or name_key(record.user) != name_key(principal.name)
     ):
         raise refuse(
             f"IsvCode {isv_code!r} was issued to RAM user {record.user!r}, not to {principal.arn}.",

@@ -8,13 +8,14 @@ Values are checked when a policy is parsed, so a malformed condition is refused 
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+
+from cams_server.ram.wildcards import wildcard
 
 __all__ = [
     "GLOBAL_KEYS",
@@ -77,7 +78,8 @@ def _parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
 
 
 def _like(pattern: str, value: str) -> bool:
-    return fnmatch.fnmatchcase(value, pattern.replace("[", "[[]"))
+    """StringLike: `*` and `?` only (`[` is literal), case-sensitive."""
+    return wildcard(pattern, False).matches(value)
 
 
 def _compare(

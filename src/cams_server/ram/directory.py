@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from cams_server.ram.names import name_key
 from cams_server.ram.policy import Policy, parse_policy
 from cams_server.ram.principals import Principal, PrincipalKind
 from cams_server.ram.system_policies import system_policies
@@ -24,6 +25,8 @@ __all__ = [
     "RoleRecord",
     "SpaceRecord",
     "numeric_id",
+    "resource_arn",
+    "role_arn",
 ]
 
 
@@ -31,6 +34,16 @@ def numeric_id(*parts: str) -> str:
     """A stable 16-digit id (RAM user and role ids are numeric) for a named entity."""
     digest = hashlib.sha256("\0".join(parts).encode()).digest()
     return str(10**15 + int.from_bytes(digest[:8], "big") % (9 * 10**15))
+
+
+def resource_arn(region: str, product: str, account_id: str, relative: str = "*") -> str:
+    """What a product's operations are authorized on: CAMS on the whole account (`*`)."""
+    return f"acs:{product}:{region}:{account_id}:{relative}"
+
+
+def role_arn(account_id: str, name: str) -> str:
+    """What AssumeRole is authorized on (RAM ARNs carry no region)."""
+    return f"acs:ram::{account_id}:role/{name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +65,7 @@ class RoleRecord:
 
     @property
     def arn(self) -> str:
-        return f"acs:ram::{self.account_id}:role/{self.name}"
+        return role_arn(self.account_id, self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,43 +99,52 @@ class IsvCodeRecord:
         return self.expires is None or now < self.expires
 
 
+def _principal_key(principal: Principal) -> tuple[str, PrincipalKind, str]:
+    """Whose identity policies: a role's sessions all share the role's."""
+    return (principal.account_id, principal.kind, name_key(principal.name))
+
+
 class Directory:
+    """Every lookup by a RAM name goes through `name_key`: names are case-insensitive."""
+
     def __init__(self, world: World) -> None:
         self.region = world.region
         self.world = world
-        system = system_policies()
+        system = {name_key(name): policy for name, policy in system_policies().items()}
         self._keys: dict[str, KeyRecord] = {}
         self._accounts: dict[str, AccountRecord] = {}
-        self._policies: dict[Principal, tuple[Policy, ...]] = {}
+        self._policies: dict[tuple[str, PrincipalKind, str], tuple[Policy, ...]] = {}
         self._spaces: dict[str, SpaceRecord] = {}
         self._isv_codes: dict[str, IsvCodeRecord] = {}
         self._roles: dict[tuple[str, str], RoleRecord] = {}
         for account in world.accounts:
             self._accounts[account.id] = AccountRecord(account.id, account.name, account.cams)
             custom = {
-                p.name: parse_policy(p.document, name=p.name, policy_type="Custom")
+                name_key(p.name): parse_policy(p.document, name=p.name, policy_type="Custom")
                 for p in account.policies
             }
 
             def resolve(name: str, _custom: Mapping[str, Policy] = custom) -> Policy:
-                return _custom[name] if name in _custom else system[name]
+                key = name_key(name)
+                return _custom[key] if key in _custom else system[key]
 
             root = Principal(account.id, PrincipalKind.ACCOUNT, account.name)
             for key in account.access_keys:
                 self._keys[key.id] = KeyRecord(key.id, key.secret, key.active, root)
-            groups = {g.name: g for g in account.groups}
+            groups = {name_key(g.name): g for g in account.groups}
             for user in account.users:
                 principal = Principal(account.id, PrincipalKind.USER, user.name)
                 names = list(user.policies)
                 for group in user.groups:
-                    names.extend(groups[group].policies)
-                self._policies[principal] = tuple(resolve(n) for n in dict.fromkeys(names))
+                    names.extend(groups[name_key(group)].policies)
+                unique = dict.fromkeys(name_key(n) for n in names)  # "RoiOnly" once
+                self._policies[_principal_key(principal)] = tuple(resolve(n) for n in unique)
                 for key in user.access_keys:
                     self._keys[key.id] = KeyRecord(key.id, key.secret, key.active, principal)
             for role in account.roles:
                 principal = Principal(account.id, PrincipalKind.ASSUMED_ROLE, role.name)
-                self._policies[principal] = tuple(resolve(n) for n in role.policies)
-                self._roles[(account.id, role.name.lower())] = RoleRecord(
+                self._policies[_principal_key(principal)] = tuple(resolve(n) for n in role.policies)
+                self._roles[(account.id, name_key(role.name))] = RoleRecord(
                     account.id,
                     role.name,
                     numeric_id(account.id, "role", role.name),
@@ -148,13 +170,11 @@ class Directory:
 
     def policies_of(self, principal: Principal) -> tuple[Policy, ...]:
         """Identity policies: a user's own and its groups'; a role's (by role, any session)."""
-        if principal.kind is PrincipalKind.ASSUMED_ROLE:
-            principal = Principal(principal.account_id, principal.kind, principal.name)
-        return self._policies.get(principal, ())
+        return self._policies.get(_principal_key(principal), ())
 
     def role(self, account_id: str, name: str) -> RoleRecord | None:
         """Role names are case-insensitive, as in RAM."""
-        return self._roles.get((account_id, name.lower()))
+        return self._roles.get((account_id, name_key(name)))
 
     def spaces_of(self, account_id: str) -> list[SpaceRecord]:
         return [s for s in self._spaces.values() if s.account_id == account_id]
@@ -166,4 +186,4 @@ class Directory:
         return self._isv_codes.get(code)
 
     def resource_arn(self, product: str, account_id: str, relative: str = "*") -> str:
-        return f"acs:{product}:{self.region}:{account_id}:{relative}"
+        return resource_arn(self.region, product, account_id, relative)

@@ -2,7 +2,9 @@
 
 A document is `{"Version": "1", "Statement": [...]}`. Action names match
 case-insensitively with `*` and `?`; resource ARNs
-(`acs:<service>:<region>:<account>:<relative-id>`) match with the same wildcards.
+(`acs:<service>:<region>:<account>:<relative-id>`) match with the same wildcards,
+case-sensitively. Both go through `ram.wildcards`, whose cost is linear in the size of
+pattern and subject whatever the pattern (a session policy is the caller's to write).
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from cams_server.ram.conditions import Condition, ConditionError, RequestContext, parse_conditions
+from cams_server.ram.wildcards import wildcard
 
-__all__ = ["Policy", "PolicyError", "Statement", "parse_policy", "wildcard"]
+__all__ = ["Policy", "PolicyError", "Statement", "parse_policy", "resource_matches", "wildcard"]
 
 _ACTION = re.compile(r"^(\*|[A-Za-z0-9*?-]+:[A-Za-z0-9*?]+)\Z")
 _STATEMENT_KEYS = {
@@ -40,14 +42,13 @@ class PolicyError(ValueError):
         self.detail = message
 
 
-@lru_cache(maxsize=4096)
-def wildcard(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    body = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
-    return re.compile(f"^{body}\\Z", re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
+def resource_matches(pattern: str, resource: str) -> bool:
+    """Whether one `Resource` pattern covers an ARN: wildcards, case-sensitive."""
+    return wildcard(pattern, False).matches(resource)
 
 
-def _matches_any(patterns: Sequence[str], value: str, ignore_case: bool) -> bool:
-    return any(wildcard(p, ignore_case).match(value) is not None for p in patterns)
+def _matches_any_action(patterns: Sequence[str], action: str) -> bool:
+    return any(wildcard(p, True).matches(action) for p in patterns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,16 +62,17 @@ class Statement:
     principals: Mapping[str, tuple[str, ...]]
 
     def matches_action(self, action: str) -> bool:
+        """Action names compare case-insensitively."""
         if self.not_actions:
-            return not _matches_any(self.not_actions, action, ignore_case=True)
-        return _matches_any(self.actions, action, ignore_case=True)
+            return not _matches_any_action(self.not_actions, action)
+        return _matches_any_action(self.actions, action)
 
     def matches_resource(self, resource: str) -> bool:
         if self.not_resources:
-            return not _matches_any(self.not_resources, resource, ignore_case=False)
+            return not any(resource_matches(p, resource) for p in self.not_resources)
         if not self.resources:  # trust policies name principals, not resources
             return True
-        return _matches_any(self.resources, resource, ignore_case=False)
+        return any(resource_matches(p, resource) for p in self.resources)
 
     def conditions_hold(self, context: RequestContext) -> bool:
         return all(c.holds(context) for c in self.conditions)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cams_server.ram.conditions import RequestContext
-from cams_server.ram.policy import Policy, Statement, wildcard
+from cams_server.ram.policy import Policy, Statement
 from cams_server.ram.principals import Principal, PrincipalKind
+from cams_server.ram.wildcards import wildcard
 
 __all__ = ["TrustDecision", "evaluate_trust"]
 
@@ -39,8 +40,8 @@ def _names(principal: Principal) -> list[str]:
 def _names_caller(statement: Statement, principal: Principal) -> bool:
     candidates = _names(principal)
     for pattern in statement.principals.get("RAM", ()):
-        regex = wildcard(pattern, True)
-        if any(regex.match(name) for name in candidates):
+        matcher = wildcard(pattern, True)
+        if any(matcher.matches(name) for name in candidates):
             return True
     return False
 

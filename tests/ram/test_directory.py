@@ -1,0 +1,74 @@
+"""The directory looks every RAM name up by `name_key`: names are case-insensitive."""
+
+from __future__ import annotations
+
+from cams_server.ram.directory import Directory
+from cams_server.ram.names import name_key
+from cams_server.ram.principals import Principal, PrincipalKind
+from cams_server.world.toml_file import parse_world
+
+ACME = "1000000000000001"
+ROI_ONLY = (
+    '{"Version":"1","Statement":[{"Effect":"Allow","Action":"cams:EnableWhatsappROIMetric",'
+    '"Resource":"*"}]}'
+)
+TRUST = (
+    '{"Version":"1","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole",'
+    '"Principal":{"RAM":["acs:ram::1000000000000001:root"]}}]}'
+)
+# Every reference spelled in another case than its declaration.
+WORLD = f"""\
+[[accounts]]
+id = "{ACME}"
+name = "acme"
+
+  [[accounts.policies]]
+  name = "RoiOnly"
+  document = '{ROI_ONLY}'
+
+  [[accounts.groups]]
+  name = "ops"
+  policies = ["aliyuncamsreadonlyaccess", "ROIONLY"]
+
+  [[accounts.users]]
+  name = "alice"
+  groups = ["OPS"]
+  policies = ["roionly"]
+
+  [[accounts.roles]]
+  name = "Roi-Operator"
+  trust = '{TRUST}'
+  policies = ["roiONLY"]
+"""
+
+
+def test_name_key_folds_case() -> None:
+    assert name_key("Roi-Operator") == name_key("roi-operator") == name_key("ROI-OPERATOR")
+    assert name_key("alice") != name_key("alice2")
+
+
+def test_references_in_another_case_resolve() -> None:
+    directory = Directory(parse_world(WORLD))
+    alice = Principal(ACME, PrincipalKind.USER, "alice")
+    assert [p.name for p in directory.policies_of(alice)] == [
+        "RoiOnly",
+        "AliyunCAMSReadOnlyAccess",
+    ]
+
+
+def test_role_and_its_sessions_are_found_whatever_the_case() -> None:
+    directory = Directory(parse_world(WORLD))
+    for spelling in ("Roi-Operator", "roi-operator", "ROI-OPERATOR"):
+        role = directory.role(ACME, spelling)
+        assert role is not None and role.name == "Roi-Operator"
+        session = Principal(ACME, PrincipalKind.ASSUMED_ROLE, spelling, "s1")
+        assert [p.name for p in directory.policies_of(session)] == ["RoiOnly"]
+
+
+def test_a_user_is_not_a_role_of_the_same_name() -> None:
+    text = WORLD.replace('name = "Roi-Operator"', 'name = "alice"')
+    directory = Directory(parse_world(text))
+    user = directory.policies_of(Principal(ACME, PrincipalKind.USER, "ALICE"))
+    role = directory.policies_of(Principal(ACME, PrincipalKind.ASSUMED_ROLE, "Alice", "s1"))
+    assert [p.name for p in user] == ["RoiOnly", "AliyunCAMSReadOnlyAccess"]
+    assert [p.name for p in role] == ["RoiOnly"]
