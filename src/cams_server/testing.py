@@ -36,6 +36,7 @@ from cams_server.clock import Clock, SystemClock
 from cams_server.gateway.protocol import uvicorn_config
 from cams_server.server import ServerSettings, ServerState
 from cams_server.store.enablements import list_enablements
+from cams_server.store.keyring import MASTER_KEY_ENV
 from cams_server.store.world_repo import apply_world
 from cams_server.tls import ensure_self_signed
 from cams_server.world.demo import demo_world
@@ -65,6 +66,8 @@ class CamsServer:
         redis: str | None = None,
         workers: int = 1,
         graph: GraphApi | None = None,
+        master_key_file: str | Path | None = None,
+        master_key: str | None = None,
     ) -> None:
         if mode == "process" and clock is not None:
             raise ValueError("an injected clock needs mode='thread'")
@@ -86,6 +89,10 @@ class CamsServer:
         self.redis_url = redis
         self.workers = workers
         self.graph = graph
+        # The master key (see store/keyring.py): a file, or the key itself as
+        # CAMS_MASTER_KEY would give it; neither: $CAMS_HOME/master.key under `home`.
+        self.master_key_file = None if master_key_file is None else Path(master_key_file)
+        self.master_key = master_key
         self.ca_file: Path | None = None
         self.port = 0
         self.state: ServerState | None = None
@@ -130,6 +137,8 @@ class CamsServer:
             admin_token=self.admin_token,
             redis_url=self.redis_url,
             graph=self.graph,
+            master_key_file=self.master_key_file,
+            master_key=self.master_key,
         )
 
     def _world_value(self) -> World | None:
@@ -212,6 +221,8 @@ class CamsServer:
             args += ["--redis", self.redis_url]
         if self.workers > 1:
             args += ["--workers", str(self.workers)]
+        if self.master_key_file is not None:
+            args += ["--master-key-file", str(self.master_key_file)]
         if self.graph is not None:
             args += [
                 "--graph-api-url",
@@ -229,8 +240,12 @@ class CamsServer:
         env = {**os.environ, "CAMS_HOME": str(self.home)}
         if self.admin_token:
             env["CAMS_ADMIN_TOKEN"] = self.admin_token
-        self.home.mkdir(parents=True, exist_ok=True)
-        log = (self.home / "server.log").open("ab")
+        if self.master_key is not None:
+            env[MASTER_KEY_ENV] = self.master_key
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)  # the server tightens an old one
+        log = os.fdopen(
+            os.open(self.home / "server.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab"
+        )
         self._process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, env=env)  # noqa: S603
         log.close()
         assert self._process.stdout is not None
@@ -285,7 +300,8 @@ class CamsServer:
     def _database(self) -> Any:
         from cams_server.store.database import Database
 
-        database = Database(self._settings().resolved_database_url)
+        settings = self._settings()
+        database = Database(settings.resolved_database_url, settings.key_source)
         database.migrate()
         return database
 
