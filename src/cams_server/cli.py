@@ -23,8 +23,9 @@ from cams_server.serving import ServeOptions, bind
 from cams_server.serving import serve as run_server
 from cams_server.store.database import DIAGNOSTIC_KEY, Database
 from cams_server.store.enablements import enablement_times, list_enablements
-from cams_server.store.keyring import MASTER_KEY_ENV, SecretsError
+from cams_server.store.keyring import MASTER_KEY_ENV, KeySource, MasterKey, SecretsError
 from cams_server.store.private_files import private_directory
+from cams_server.store.sealing import rotate_master_key
 from cams_server.store.serve_lock import PostgresServeLock, ServeLock, ServeLockBusy
 from cams_server.store.statistics import IngestResult
 from cams_server.store.world_repo import apply_world, load_world_from
@@ -536,6 +537,62 @@ def ram_decode_diagnostic(message: str, database: str | None, master_key_file: P
         _fail(f"cams-server: cannot decode the message: {exc}")
         return
     click.echo(json.dumps(decoded, indent=2, ensure_ascii=False))
+
+
+@cli.group()
+def keys() -> None:
+    """The master key that seals the secrets in the database."""
+
+
+@keys.command("rotate")
+@database_option
+@master_key_option
+@click.option(
+    "--new-master-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Take the new master key from this file (created with a fresh key if missing). "
+    "Default: a fresh key, written over the current key file.",
+)
+def keys_rotate(
+    database: str | None, master_key_file: Path | None, new_master_key_file: Path | None
+) -> None:
+    """Re-seal every secret under a new master key, in one transaction.
+
+    Running servers keep answering calls: they hold the world unsealed in memory, and
+    read their key file again when the database names a key they do not hold. When the
+    key comes from CAMS_MASTER_KEY, set it to the new key and restart the servers one
+    at a time.
+    """
+    db = _open_database(database, master_key_file)
+    assert db.vault is not None
+    source = db.vault.source
+    if new_master_key_file is not None:
+        new = KeySource(path=new_master_key_file).read_or_create()
+    elif source.is_file:
+        new = MasterKey.generate()
+    else:
+        _fail(
+            f"cams-server: the master key comes from {MASTER_KEY_ENV}, which this command "
+            "cannot change: give --new-master-key-file PATH (created with a fresh key if "
+            f"missing), then set {MASTER_KEY_ENV} to its content"
+        )
+        return
+    started = time.monotonic()
+    count = rotate_master_key(db, new)
+    took = time.monotonic() - started
+    db.dispose()
+    where = source.path if source.is_file else new_master_key_file
+    click.echo(
+        f"re-sealed {count} secret(s) under master key id {new.key_id[:12]}… in {took:.2f} s; "
+        f"the key is in {where}: back it up now (the old key no longer opens this database)"
+    )
+    if not source.is_file:
+        click.echo(
+            f"set {MASTER_KEY_ENV} to the content of {new_master_key_file} on every server and "
+            "restart them one at a time; until then they keep answering calls but cannot "
+            "load world changes"
+        )
 
 
 def main() -> None:

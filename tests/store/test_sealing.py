@@ -6,8 +6,11 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ from alibabacloud_cams20200606.client import Client as CamsClient
 from alibabacloud_cams20200606.models import EnableWhatsappROIMetricRequest
 from alibabacloud_sts20150401.client import Client as StsClient
 from alibabacloud_sts20150401.models import AssumeRoleRequest
+from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_tea_openapi.models import Config
 
 from cams_server.store.database import DIAGNOSTIC_KEY, STS_KEY, Database
@@ -32,6 +36,7 @@ from cams_server.store.schema import (
     ram_users,
     spaces,
 )
+from cams_server.store.sealing import rotate_master_key
 from cams_server.store.world_repo import apply_world, load_world_from
 from cams_server.testing import CamsServer
 from cams_server.world.model import World
@@ -327,6 +332,152 @@ def test_a_database_written_in_clear_is_sealed_at_first_start(
         assert database.secret_key(DIAGNOSTIC_KEY) == server_keys[DIAGNOSTIC_KEY]
     finally:
         database.dispose()
+
+
+# -- rotation ------------------------------------------------------------------------------------
+
+
+def test_rotation_while_a_server_runs(tmp_path: Path, rich_world: Path) -> None:
+    """A server in a child process keeps answering SDK calls during and after `keys rotate`,
+    loads a later world change (re-reading the rotated key file), and a restart with the
+    old key is refused while the new one works."""
+    home = tmp_path / "home"
+    old_key = tmp_path / "old.key"
+    with CamsServer(world=rich_world, mode="process", home=home) as server:
+        old_key.write_bytes((home / "master.key").read_bytes())
+        answers: list[str] = []
+        stop = threading.Event()
+
+        def call_all_along() -> None:
+            client = v3_client(server.endpoint, "acme-root")
+            while not stop.is_set():
+                try:
+                    answers.append(str(enable(client)["Code"]))
+                except ClientException as exc:
+                    answers.append(str(exc.code))
+                time.sleep(0.25)  # under the 5 calls per second of the account
+
+        caller = threading.Thread(target=call_all_along)
+        caller.start()
+        try:
+            time.sleep(0.6)
+            rotated = cli(home, "keys", "rotate")
+            time.sleep(0.6)
+        finally:
+            stop.set()
+            caller.join(30)
+        assert rotated.returncode == 0, rotated.stderr
+        count = len(secrets_of(load_world(rich_world))) + 2
+        assert re.fullmatch(
+            rf"re-sealed {count} secret\(s\) under master key id [0-9a-f]{{12}}… in "
+            rf"[0-9.]+ s; the key is in {re.escape(str(home / 'master.key'))}: back it up now "
+            r"\(the old key no longer opens this database\)\n",
+            rotated.stdout,
+        ), rotated.stdout
+        assert len(answers) >= 4 and set(answers) == {"OK"}, answers
+        assert (home / "master.key").read_bytes() != old_key.read_bytes()
+        assert (home / "master.key").stat().st_mode & 0o777 == 0o600
+        assert not (home / "master.key.next").exists()
+
+        # A later world change (alice's secret) reaches the running server.
+        changed = tmp_path / "changed.toml"
+        changed.write_text(rich_world.read_text().replace('"alice-secret"', '"alice-secret-2"'))
+        assert cli(home, "world", "apply", str(changed)).returncode == 0
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client = v3_client(server.endpoint, "alice", secret="alice-secret-2")
+                assert enable(client, "cams-acme-main")["Code"] == "OK"
+                break
+            except ClientException as exc:
+                assert exc.code == "SignatureDoesNotMatch", exc
+                assert time.monotonic() < deadline, "the server did not load the change"
+                time.sleep(0.3)
+    log = (home / "server.log").read_text()
+    assert "cannot load the changed world" not in log
+
+    refused = refusal(
+        cli(home, "serve", "--port", "0", "--no-demo", "--master-key-file", str(old_key))
+    )
+    assert refused.startswith(
+        f"cams-server: the master key in {old_key} does not open this database"
+    )
+    with pytest.raises(RuntimeError) as info:
+        CamsServer(mode="process", home=home, master_key_file=old_key).start()
+    assert "does not open this database" in str(info.value)
+    with CamsServer(mode="process", home=home) as restarted:
+        client = v3_client(restarted.endpoint, "alice", secret="alice-secret-2")
+        assert enable(client, "cams-acme-main")["Code"] == "OK"
+
+
+def test_rotation_of_a_key_given_in_the_environment(tmp_path: Path, rich_world: Path) -> None:
+    home = tmp_path / "home"
+    first = MasterKey.generate().text().strip()
+    assert cli(home, "world", "apply", str(rich_world), CAMS_MASTER_KEY=first).returncode == 0
+    assert not (home / "master.key").exists()  # the environment's key is the key
+
+    refused = cli(home, "keys", "rotate", CAMS_MASTER_KEY=first)
+    assert refused.returncode == 2
+    assert "give --new-master-key-file PATH" in refused.stderr
+
+    new_file = tmp_path / "new.key"
+    rotated = cli(
+        home, "keys", "rotate", "--new-master-key-file", str(new_file), CAMS_MASTER_KEY=first
+    )
+    assert rotated.returncode == 0, rotated.stderr
+    assert new_file.stat().st_mode & 0o777 == 0o600
+    assert f"set CAMS_MASTER_KEY to the content of {new_file}" in rotated.stdout
+    assert not (home / "master.key").exists()
+
+    assert cli(home, "world", "export", CAMS_MASTER_KEY=first).returncode == 1
+    second = new_file.read_text().strip()
+    exported = cli(home, "world", "export", CAMS_MASTER_KEY=second)
+    assert exported.returncode == 0, exported.stderr
+    assert '"alice-secret"' in exported.stdout
+    by_file = cli(
+        home, "world", "export", "--master-key-file", str(new_file), CAMS_MASTER_KEY=first
+    )
+    assert by_file.stdout == exported.stdout  # --master-key-file comes before the environment
+
+
+def test_an_interrupted_rotation_loses_no_key(tmp_path: Path, rich_world: Path) -> None:
+    world = load_world(rich_world)
+    home = tmp_path / "home"
+    source = key_source(home, environ={})
+    url = f"sqlite:///{home / 'cams.db'}"
+    database = Database(url, source)
+    database.migrate()
+    apply_world(database, world, str(rich_world))
+    staged = MasterKey.generate()
+    source.stage(staged)
+    assert database.vault is not None
+    database.vault.reseal(database, staged)  # the rotation dies before moving the key
+    database.dispose()
+    current = source.read()
+    assert current is not None and current.key_id != staged.key_id
+
+    def reopened() -> Database:
+        again = Database(url, source)
+        again.migrate()  # finds the database's key staged next to the key file
+        assert load_world_from(again) == world
+        return again
+
+    again = reopened()
+    newest = MasterKey.generate()
+    rotate_master_key(again, newest)  # first moves the staged key into place
+    again.dispose()
+    current = source.read()
+    assert current is not None and current.key_id == newest.key_id
+    assert source.staged_path is not None and not source.staged_path.exists()
+    reopened().dispose()
+
+
+def test_rotation_to_the_key_in_use_is_refused(tmp_path: Path, rich_world: Path) -> None:
+    home = tmp_path / "home"
+    assert cli(home, "world", "apply", str(rich_world)).returncode == 0
+    result = cli(home, "keys", "rotate", "--new-master-key-file", str(home / "master.key"))
+    assert "the new master key is the one already in use" in refusal(result)
+    assert cli(home, "world", "export").returncode == 0
 
 
 def test_key_source_precedence(tmp_path: Path) -> None:
