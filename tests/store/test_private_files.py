@@ -57,11 +57,11 @@ def test_serve_and_the_cli_keep_a_new_home_private(tmp_path: Path, rich_world: P
             check=False,
         )
         assert applied.returncode == 0, applied.stderr
+        assert_private(home)
         written = set(modes(home))
         expected = {"cams.db", "cams.db-wal", "cams.db-shm", "cams.db.serve-lock", "master.key"}
         expected |= {"tls", "tls/ca.pem", "tls/ca-key.pem", "tls/server.pem", "tls/server-key.pem"}
         assert expected <= written, written
-        assert_private(home)
     assert_private(home)
 
 
@@ -77,8 +77,8 @@ def test_the_cli_creates_a_private_home(tmp_path: Path, rich_world: Path) -> Non
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert {"cams.db", "master.key"} <= set(modes(home))
     assert_private(home)
+    assert {"cams.db", "master.key"} <= set(modes(home))
 
 
 @pytest.mark.usefixtures("usual_umask")

@@ -145,9 +145,10 @@ def test_sqlite_files_hold_no_secret_after_world_apply_and_assume_role(
         assert server.state is not None
         database = server.state.database
         keys = [database.secret_key(STS_KEY), database.secret_key(DIAGNOSTIC_KEY)]
-        keys.append(master_key_in(home))
         secrets = [*secrets_of(world), creds.access_key_secret]
         assert (home / "cams.db-wal").stat().st_size > 0  # the WAL is read while it has frames
+        assert_holds_none(on_disk(home), secrets, keys)
+        keys.append(master_key_in(home))  # nor the key that opens the rest
         assert_holds_none(on_disk(home), secrets, keys)
     assert_holds_none(on_disk(home), secrets, keys)
 
@@ -214,14 +215,13 @@ def test_a_wrong_or_missing_master_key_is_refused_with_what_to_give(
 ) -> None:
     home = tmp_path / "home"
     assert cli(home, "world", "apply", str(rich_world)).returncode == 0
-    key_id = MasterKey(master_key_in(home)).key_id
     other = tmp_path / "other.key"
     other.write_text(MasterKey.generate().text())
-    sealed_with = f"(it was sealed with key id {key_id[:12]}…; this key's id is "
-
     served = refusal(
         cli(home, "serve", "--port", "0", "--no-demo", "--master-key-file", str(other))
     )
+    key_id = MasterKey(master_key_in(home)).key_id
+    sealed_with = f"(it was sealed with key id {key_id[:12]}…; this key's id is "
     assert served.startswith(
         f"cams-server: the master key in {other} does not open this database {sealed_with}"
     )
@@ -288,6 +288,7 @@ def legacy_home(tmp_path: Path, world_file: Path) -> tuple[Path, dict[str, bytes
     legacy.migrate()
     with legacy.transaction() as conn:
         for name, key in server_keys.items():
+            conn.execute(meta.delete().where(meta.c.key == name))
             conn.execute(meta.insert().values(key=name, value=base64.b64encode(key).decode()))
         conn.execute(meta.insert().values(key="region", value=world.region))
     for _ in range(2):
@@ -300,7 +301,6 @@ def legacy_home(tmp_path: Path, world_file: Path) -> tuple[Path, dict[str, bytes
     legacy.dispose()
     home.chmod(0o755)
     (home / "cams.db").chmod(0o644)
-    assert not (home / "master.key").exists()
     return home, server_keys
 
 
