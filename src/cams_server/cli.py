@@ -23,7 +23,13 @@ from cams_server.serving import ServeOptions, bind
 from cams_server.serving import serve as run_server
 from cams_server.store.database import DIAGNOSTIC_KEY, Database
 from cams_server.store.enablements import enablement_times, list_enablements
-from cams_server.store.keyring import MASTER_KEY_ENV, KeySource, MasterKey, SecretsError
+from cams_server.store.keyring import (
+    MASTER_KEY_ENV,
+    KeySource,
+    MasterKey,
+    SecretsError,
+    shown,
+)
 from cams_server.store.private_files import private_directory
 from cams_server.store.sealing import rotate_master_key
 from cams_server.store.serve_lock import PostgresServeLock, ServeLock, ServeLockBusy
@@ -584,7 +590,7 @@ def keys_rotate(
     db.dispose()
     where = source.path if source.is_file else new_master_key_file
     click.echo(
-        f"re-sealed {count} secret(s) under master key id {new.key_id[:12]}… in {took:.2f} s; "
+        f"re-sealed {count} secret(s) under master key id {shown(new.key_id)} in {took:.2f} s; "
         f"the key is in {where}: back it up now (the old key no longer opens this database)"
     )
     if not source.is_file:

@@ -43,6 +43,7 @@ __all__ = [
     "MasterKeyError",
     "SecretsError",
     "key_source",
+    "shown",
 ]
 
 log = logging.getLogger("cams_server")
@@ -64,6 +65,7 @@ class MasterKeyError(SecretsError):
 
 
 def shown(key_id: str) -> str:
+    """A key id as messages show it: enough to tell keys apart."""
     return key_id[:_SHOWN_ID] + "…"
 
 
