@@ -107,6 +107,18 @@ def parse_config(spec: str, pg: str, redis: str) -> Config:
     raise SystemExit(f"bench: unknown configuration {spec!r} (sqlite[:N], pg:N or NAME=ARGS)")
 
 
+@dataclass(frozen=True)
+class Build:
+    """Which cams-server runs: the installed one, or a baseline checked out beside it."""
+
+    command: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+    suffix: str = ""  # appended to the configuration's label ("" for this build)
+
+    def environ(self, home: Path) -> dict[str, str]:
+        return {**os.environ, **dict(self.env), "CAMS_HOME": str(home)}
+
+
 # -- processes -----------------------------------------------------------------------------
 
 
@@ -235,7 +247,7 @@ class Run:
     args: argparse.Namespace
     tmp: Path
     run_id: str
-    cams_server: list[str] = field(default_factory=list)
+    build: Build = Build(())
     servers: list[Server] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -389,7 +401,9 @@ def fresh_postgres(admin_url: str, name: str) -> tuple[str, Any]:
     return f"{admin_url.rsplit('/', 1)[0]}/{name}", drop
 
 
-def prepare(run: Run, config: Config, home: Path, fleet: presign.Fleet) -> tuple[list[str], Any]:
+def prepare(
+    run: Run, config: Config, home: Path, fleet: presign.Fleet, build: Build
+) -> tuple[list[str], Any]:
     """The serve arguments (a fresh database for pg) and a cleanup; applies the world."""
     args = list(config.args)
     cleanup: Any = None
@@ -405,10 +419,10 @@ def prepare(run: Run, config: Config, home: Path, fleet: presign.Fleet) -> tuple
             ) from exc
     world = home / "world.toml"
     presign.write_world(fleet, world)
-    apply = [*run.cams_server, "world", "apply", str(world)]
+    apply = [*build.command, "world", "apply", str(world)]
     if "--database" in args:
         apply += ["--database", args[args.index("--database") + 1]]
-    env = {**os.environ, "CAMS_HOME": str(home)}
+    env = build.environ(home)
     started = time.monotonic()
     done = subprocess.run(apply, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -422,32 +436,34 @@ def prepare(run: Run, config: Config, home: Path, fleet: presign.Fleet) -> tuple
     return args, cleanup
 
 
-def start_cams(run: Run, args: list[str], home: Path) -> tuple[Server, tuple[str, int] | None]:
-    env = {**os.environ, "CAMS_HOME": str(home)}
-    cmd = [*run.cams_server, "serve", "--host", "127.0.0.1", "--port", "0", "--no-demo"]
+def start_cams(
+    run: Run, args: list[str], home: Path, build: Build
+) -> tuple[Server, tuple[str, int] | None]:
+    env = build.environ(home)
+    cmd = [*build.command, "serve", "--host", "127.0.0.1", "--port", "0", "--no-demo"]
     cmd += ["--log-level", run.args.log_level, *args]
     server = run.start(cmd, env, home / "server.log")
     return server, server.wait_listening(180)
 
 
-def bench_cams(run: Run, config: Config, ceiling: Measurement | None) -> Measurement:
+def bench_cams(run: Run, config: Config, ceiling: Measurement | None, build: Build) -> Measurement:
     args = run.args
-    m = Measurement(config.label, config.workers)
-    home = run.tmp / re.sub(r"[^A-Za-z0-9-]", "-", config.name)
+    m = Measurement(config.label + build.suffix, config.workers)
+    home = run.tmp / re.sub(r"[^A-Za-z0-9-]", "-", config.name + build.suffix)
     home.mkdir()
     expected = ceiling.rps if ceiling and ceiling.valid else args.expected_rps
     count = args.requests or min(math.ceil(expected * args.duration * 1.25), args.max_requests)
     spaces = presign.spaces_needed(args.accounts, count)
-    tag = re.sub(r"[^A-Za-z0-9-]", "-", f"{config.name}-{run.run_id}")
+    tag = re.sub(r"[^A-Za-z0-9-]", "-", f"{config.name}{build.suffix}-{run.run_id}")
     fleet = presign.Fleet(args.accounts, spaces, tag, run.run_id)
     cleanup = None
     try:
         try:
-            serve_args, cleanup = prepare(run, config, home, fleet)
+            serve_args, cleanup = prepare(run, config, home, fleet, build)
         except RuntimeError as exc:
             m.skipped = str(exc)
             return m
-        server, where = start_cams(run, serve_args, home)
+        server, where = start_cams(run, serve_args, home, build)
         if where is None:
             code = server.stop()
             m.skipped = f"serve (exit {code}): {server.last_line()}\n{server.tail()}"
@@ -532,12 +548,12 @@ def bench_flood(run: Run) -> dict[str, Any] | str:
     cleanup = None
     try:
         try:
-            serve_args, cleanup = prepare(run, config, home, fleet)
+            serve_args, cleanup = prepare(run, config, home, fleet, run.build)
         except RuntimeError as exc:
             return str(exc)
         endpoints = []
         for i in range(args.flood_instances):
-            server, where = start_cams(run, serve_args, home)
+            server, where = start_cams(run, serve_args, home, run.build)
             if where is None:
                 code = server.stop()
                 return (
@@ -655,6 +671,48 @@ def print_targets(
         print(f"  flood: SKIPPED: {flood.splitlines()[0]}")
 
 
+def print_baseline(measurements: list[Measurement], baseline: Build | None) -> None:
+    """CPU per call of this build against the baseline, configuration by configuration."""
+    if baseline is None:
+        return
+    print(f"\nCPU per call against the baseline{baseline.suffix} (same run):")
+    by_label = {m.label: m for m in measurements}
+    for m in measurements:
+        before = by_label.get(m.label + baseline.suffix)
+        if before is None:
+            continue
+        if not (m.valid and before.valid):
+            print(f"  {m.label}: not measured")
+            continue
+        change = m.cpu_us_per_call / before.cpu_us_per_call
+        print(
+            f"  {m.label}: {before.cpu_us_per_call:.0f} us -> {m.cpu_us_per_call:.0f} us "
+            f"({change:.3f}x; req/s {before.rps:.0f} -> {m.rps:.0f})"
+        )
+
+
+def checkout_baseline(ref: str, tmp: Path) -> Build:
+    """REF checked out (no install) under `tmp`: run with this venv, its source first."""
+    where = tmp / "baseline"
+    repo = BENCH.parent
+    subprocess.run(
+        ["git", "-C", str(repo), "worktree", "add", "--detach", "--quiet", str(where), ref],
+        check=True,
+    )
+    return Build(
+        (PYTHON, "-m", "cams_server.cli"), (("PYTHONPATH", str(where / "src")),), f" @{ref}"
+    )
+
+
+def remove_baseline(tmp: Path) -> None:
+    where = tmp / "baseline"
+    if where.exists():
+        subprocess.run(
+            ["git", "-C", str(BENCH.parent), "worktree", "remove", "--force", str(where)],
+            check=False,
+        )
+
+
 # -- main ----------------------------------------------------------------------------------
 
 
@@ -718,6 +776,13 @@ def parse_args() -> argparse.Namespace:
         metavar="CMD",
         help="command to run instead of the venv's cams-server (e.g. to A/B a patched build)",
     )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        metavar="REF",
+        help="also measure git REF (checked out beside this tree) for every configuration, "
+        "and print CPU per call against it",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     return parser.parse_args()
@@ -733,7 +798,8 @@ def main() -> None:
     configs = [parse_config(spec, args.database, args.redis) for spec in specs]
     tmp = Path(tempfile.mkdtemp(prefix="cams-bench-"))
     command = shlex.split(args.cams_server) if args.cams_server else [default_cams_server()]
-    run = Run(args, tmp, os.urandom(3).hex(), command)
+    run = Run(args, tmp, os.urandom(3).hex(), Build(tuple(command)))
+    baseline = checkout_baseline(args.baseline, tmp) if args.baseline else None
     measurements: list[Measurement] = []
     bare: dict[int, Measurement] = {}
     nonce: dict[str, Any] | None = None
@@ -748,10 +814,11 @@ def main() -> None:
             bare[workers] = bench_bare(run, workers)
             measurements.append(bare[workers])
         for config in configs:
-            print(f"\n== {config.label}: serve {shlex.join(config.args)}")
-            measurements.append(bench_cams(run, config, bare.get(config.workers)))
-            if measurements[-1].skipped:
-                print(f"  SKIPPED: {measurements[-1].skipped}")
+            for build in [b for b in (baseline, run.build) if b is not None]:
+                print(f"\n== {config.label}{build.suffix}: serve {shlex.join(config.args)}")
+                measurements.append(bench_cams(run, config, bare.get(config.workers), build))
+                if measurements[-1].skipped:
+                    print(f"  SKIPPED: {measurements[-1].skipped}")
         if not args.skip_nonces:
             print("\n== nonce store memory")
             nonce = bench_nonce_memory(run)
@@ -762,9 +829,11 @@ def main() -> None:
                 print(f"  SKIPPED (multi-process serving unavailable?): {flood}")
     finally:
         run.stop_all()
+        remove_baseline(tmp)
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     print_table(measurements, bare)
+    print_baseline(measurements, baseline)
     print_targets(args.connections, measurements, bare, nonce, flood)
     for m in measurements:
         for problem in m.problems:

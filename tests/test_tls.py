@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import select
 import ssl
+import stat
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from cams_server.tls import ensure_self_signed
 
@@ -87,3 +89,39 @@ def test_cert_without_key_is_refused(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "--tls-cert and --tls-key go together" in result.stderr
+
+
+def test_tls_files_are_created_private_with_no_chmod_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under the usual umask the key files are 0600 from the moment they exist: created
+    with that mode (os.open), never written first and chmod-ed after."""
+
+    def no_chmod(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a file was chmod-ed after it was written")
+
+    home = tmp_path / "home"
+    previous = os.umask(0o022)
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr(os, "chmod", no_chmod)
+            patched.setattr(Path, "chmod", no_chmod)
+            files = ensure_self_signed(home)
+    finally:
+        os.umask(previous)
+    assert files.ca is not None
+    for path in (files.key, files.cert, files.ca, home / "tls" / "ca-key.pem"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    for directory in (home, home / "tls"):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+    assert sorted(p.name for p in (home / "tls").iterdir()) == [
+        "ca-key.pem",
+        "ca.pem",
+        "server-key.pem",
+        "server.pem",
+    ]  # no temporary file left behind
+
+    # A key an older version left readable is tightened when it is next used.
+    files.key.chmod(0o644)
+    assert ensure_self_signed(home) == files
+    assert stat.S_IMODE(files.key.stat().st_mode) == 0o600

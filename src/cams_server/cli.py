@@ -25,6 +25,15 @@ from cams_server.serving import ServeOptions, bind, ensure_descriptors
 from cams_server.serving import serve as run_server
 from cams_server.store.database import DIAGNOSTIC_KEY, Database
 from cams_server.store.enablements import enablement_times, list_enablements
+from cams_server.store.keyring import (
+    MASTER_KEY_ENV,
+    KeySource,
+    MasterKey,
+    SecretsError,
+    shown,
+)
+from cams_server.store.private_files import private_directory
+from cams_server.store.sealing import rotate_master_key
 from cams_server.store.serve_lock import PostgresServeLock, ServeLock, ServeLockBusy
 from cams_server.store.statistics import IngestResult
 from cams_server.store.world_repo import apply_world, load_world_from
@@ -48,11 +57,24 @@ database_option = click.option(
     "Default: embedded SQLite at $CAMS_HOME/cams.db.",
 )
 
+master_key_option = click.option(
+    "--master-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The file holding the master key that seals the secrets in the database. "
+    f"Default: ${MASTER_KEY_ENV} (the key itself) when set, else $CAMS_HOME/master.key.",
+)
 
-def _open_database(url: str | None) -> Database:
-    database = Database(
-        url or ServerSettings(database_url=url, home=default_home()).resolved_database_url
-    )
+
+def _settings(database: str | None, master_key_file: Path | None) -> ServerSettings:
+    home = default_home()
+    private_directory(home)
+    return ServerSettings(database_url=database, home=home, master_key_file=master_key_file)
+
+
+def _open_database(url: str | None, master_key_file: Path | None) -> Database:
+    settings = _settings(url, master_key_file)
+    database = Database(settings.resolved_database_url, settings.key_source)
     database.migrate()
     return database
 
@@ -200,6 +222,7 @@ def cli() -> None:
     type=click.FloatRange(min=0.1),
     help="Seconds an idle connection is kept open.",
 )
+@master_key_option
 def serve(
     host: str,
     port: int,
@@ -222,6 +245,7 @@ def serve(
     header_timeout: float,
     body_timeout: float,
     keep_alive_timeout: float,
+    master_key_file: Path | None,
 ) -> None:
     """Start the API server."""
     configure_logging(log_level, log_format)
@@ -270,10 +294,14 @@ def serve(
         home=default_home(),
         redis_url=redis_url,
         shared_guard=workers > 1 and not redis_url,
+        master_key_file=master_key_file,
     )
+    private_directory(settings.home)
     try:
-        db = Database(settings.resolved_database_url)
+        db = Database(settings.resolved_database_url, settings.key_source)
         db.migrate()
+    except SecretsError:
+        raise  # main() says what is wrong with the master key
     except Exception as exc:
         _fail(f"cams-server: cannot open the database {settings.resolved_database_url}: {exc}")
         return
@@ -359,11 +387,12 @@ def world() -> None:
 @world.command("apply")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @database_option
-def world_apply(file: Path, database: str | None) -> None:
+@master_key_option
+def world_apply(file: Path, database: str | None, master_key_file: Path | None) -> None:
     """Create or update what FILE declares (idempotent; all or nothing)."""
     try:
         parsed = load_world(file)
-        db = _open_database(database)
+        db = _open_database(database, master_key_file)
         apply_world(db, parsed, str(file))
     except WorldError as exc:
         _fail(str(exc))
@@ -375,9 +404,10 @@ def world_apply(file: Path, database: str | None) -> None:
 
 @world.command("export")
 @database_option
-def world_export(database: str | None) -> None:
+@master_key_option
+def world_export(database: str | None, master_key_file: Path | None) -> None:
     """Print the current world as a TOML world file."""
-    click.echo(dump_world(load_world_from(_open_database(database))), nl=False)
+    click.echo(dump_world(load_world_from(_open_database(database, master_key_file))), nl=False)
 
 
 @cli.group()
@@ -387,9 +417,10 @@ def roi() -> None:
 
 @roi.command("list")
 @database_option
-def roi_list(database: str | None) -> None:
+@master_key_option
+def roi_list(database: str | None, master_key_file: Path | None) -> None:
     """One JSON object per line for each enablement."""
-    for enablement in list_enablements(_open_database(database)):
+    for enablement in list_enablements(_open_database(database, master_key_file)):
         click.echo(json.dumps(enablement.to_json()))
 
 
@@ -401,7 +432,8 @@ def events() -> None:
 @events.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @database_option
-def events_import(file: Path, database: str | None) -> None:
+@master_key_option
+def events_import(file: Path, database: str | None, master_key_file: Path | None) -> None:
     """Ingest FILE.jsonl: one record per line (sent, status, click or a webhook payload).
 
     All or nothing: a bad line is reported with its number and nothing is recorded.
@@ -420,7 +452,7 @@ def events_import(file: Path, database: str | None) -> None:
                 line_of.append(number)
     except UnicodeDecodeError:
         _fail(f"{file}: not UTF-8 text")
-    db = _open_database(database)
+    db = _open_database(database, master_key_file)
     directory = Directory(load_world_from(db))
     try:
         messages, outcome_events = parse_records(records)
@@ -489,6 +521,7 @@ def _fail_records(file: Path, problems: list[str]) -> None:
 @click.option("--price", default="0.0147", show_default=True, help="Cost of one message.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @database_option
+@master_key_option
 def simulate(
     space_id: str,
     phone_number: str,
@@ -501,6 +534,7 @@ def simulate(
     price: str,
     seed: int,
     database: str | None,
+    master_key_file: Path | None,
 ) -> None:
     """Produce realistic traffic for a space through the normal ingestion path."""
     mix: list[TemplateMix] = []
@@ -519,7 +553,7 @@ def simulate(
     except InvalidOperation:
         _fail(f"--price {price!r} is not a number")
         return
-    db = _open_database(database)
+    db = _open_database(database, master_key_file)
     directory = Directory(load_world_from(db))
     if directory.space(space_id) is None:
         _fail(f"cams-server: space {space_id!r} is not declared in the world")
@@ -559,9 +593,10 @@ def ram() -> None:
 @ram.command("decode-diagnostic")
 @click.argument("message")
 @database_option
-def ram_decode_diagnostic(message: str, database: str | None) -> None:
+@master_key_option
+def ram_decode_diagnostic(message: str, database: str | None, master_key_file: Path | None) -> None:
     """Decode an AccessDeniedDetail.EncodedDiagnosticMessage of this deployment."""
-    db = _open_database(database)
+    db = _open_database(database, master_key_file)
     try:
         decoded = DiagnosticCodec(db.secret_key(DIAGNOSTIC_KEY)).decode(message)
     except ValueError as exc:
@@ -570,8 +605,68 @@ def ram_decode_diagnostic(message: str, database: str | None) -> None:
     click.echo(json.dumps(decoded, indent=2, ensure_ascii=False))
 
 
+@cli.group()
+def keys() -> None:
+    """The master key that seals the secrets in the database."""
+
+
+@keys.command("rotate")
+@database_option
+@master_key_option
+@click.option(
+    "--new-master-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Take the new master key from this file (created with a fresh key if missing). "
+    "Default: a fresh key, written over the current key file.",
+)
+def keys_rotate(
+    database: str | None, master_key_file: Path | None, new_master_key_file: Path | None
+) -> None:
+    """Re-seal every secret under a new master key, in one transaction.
+
+    Running servers keep answering calls: they hold the world unsealed in memory, and
+    read their key file again when the database names a key they do not hold. When the
+    key comes from CAMS_MASTER_KEY, set it to the new key and restart the servers one
+    at a time.
+    """
+    db = _open_database(database, master_key_file)
+    assert db.vault is not None
+    source = db.vault.source
+    if new_master_key_file is not None:
+        new = KeySource(path=new_master_key_file).read_or_create()
+    elif source.is_file:
+        new = MasterKey.generate()
+    else:
+        _fail(
+            f"cams-server: the master key comes from {MASTER_KEY_ENV}, which this command "
+            "cannot change: give --new-master-key-file PATH (created with a fresh key if "
+            f"missing), then set {MASTER_KEY_ENV} to its content"
+        )
+        return
+    started = time.monotonic()
+    count = rotate_master_key(db, new)
+    took = time.monotonic() - started
+    db.dispose()
+    where = source.path if source.is_file else new_master_key_file
+    click.echo(
+        f"re-sealed {count} secret(s) under master key id {shown(new.key_id)} in {took:.2f} s; "
+        f"the key is in {where}: back it up now (the old key no longer opens this database)"
+    )
+    if not source.is_file:
+        click.echo(
+            f"set {MASTER_KEY_ENV} to the content of {new_master_key_file} on every server and "
+            "restart them one at a time; until then they keep answering calls but cannot "
+            "load world changes"
+        )
+
+
 def main() -> None:
-    cli(prog_name="cams-server")
+    try:
+        cli(prog_name="cams-server")
+    except SecretsError as exc:  # a wrong or missing master key: one line, no traceback
+        click.echo(f"cams-server: {exc}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

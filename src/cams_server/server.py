@@ -33,6 +33,8 @@ from cams_server.metrics import ServerMetrics
 from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.ram.sts_tokens import StsTokenCodec
 from cams_server.store.database import DIAGNOSTIC_KEY, STS_KEY, Database, default_database_url
+from cams_server.store.keyring import MASTER_KEY_ENV, KeySource, SecretsError, key_source
+from cams_server.store.private_files import private_directory
 from cams_server.store.reset import reset_state
 from cams_server.store.serve_lock import PostgresServeLock, ServeLock
 from cams_server.store.statistics import IngestResult
@@ -79,10 +81,20 @@ class ServerSettings:
     nonce_quota: QuotaLimits = field(default_factory=QuotaLimits)
     # Meta's Graph API, where enabling also turns on a WABA's insights (None: local only).
     graph: GraphApi | None = field(default_factory=lambda: _graph_from_environment())
+    # The master key that seals the database's secrets: a file (--master-key-file), or
+    # the key itself (as CAMS_MASTER_KEY gives it); neither: store.keyring.key_source's
+    # default. The precedence is key_source's.
+    master_key_file: Path | None = None
+    master_key: str | None = field(default=None, repr=False)
 
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or default_database_url(self.home)
+
+    @property
+    def key_source(self) -> KeySource:
+        environ = None if self.master_key is None else {MASTER_KEY_ENV: self.master_key}
+        return key_source(self.home, self.master_key_file, environ)
 
 
 class ServerState:
@@ -90,8 +102,13 @@ class ServerState:
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
-        self.database = Database(settings.resolved_database_url)
-        self.database.migrate()
+        private_directory(settings.home)
+        self.database = Database(settings.resolved_database_url, settings.key_source)
+        try:  # a wrong master key ends here, with SecretsError saying which key to give
+            self.database.migrate()
+        except BaseException:
+            self.database.dispose()
+            raise
         self.serve_lock: ServeLock | PostgresServeLock | None = None
         if not settings.redis_url:
             if self.database.sqlite_path is not None:
@@ -170,11 +187,17 @@ class ServerState:
             self.serve_lock.release()
 
     async def _refresh_forever(self) -> None:
+        refused = ""  # the last key problem logged, so it is logged once, not twice a second
         while True:
             await asyncio.sleep(self.settings.world_refresh_seconds)
             try:
                 if await asyncio.to_thread(self.world.refresh):
                     log.info("world reloaded (version %d)", self.world.version)
+                refused = ""
+            except SecretsError as exc:
+                if str(exc) != refused:
+                    log.error("cannot load the changed world, keeping the last one: %s", exc)
+                    refused = str(exc)
             except Exception:
                 log.exception("could not refresh the world; keeping the last one")
 

@@ -37,6 +37,7 @@ from cams_server.gateway.nonces import QuotaLimits
 from cams_server.gateway.protocol import HttpLimits, uvicorn_config
 from cams_server.server import ServerSettings, ServerState
 from cams_server.store.enablements import list_enablements
+from cams_server.store.keyring import MASTER_KEY_ENV
 from cams_server.store.world_repo import apply_world
 from cams_server.tls import ensure_self_signed
 from cams_server.world.demo import demo_world
@@ -68,6 +69,8 @@ class CamsServer:
         graph: GraphApi | None = None,
         http_limits: HttpLimits | None = None,
         nonce_quota: QuotaLimits | None = None,
+        master_key_file: str | Path | None = None,
+        master_key: str | None = None,
     ) -> None:
         if mode == "process" and clock is not None:
             raise ValueError("an injected clock needs mode='thread'")
@@ -93,6 +96,10 @@ class CamsServer:
         if nonce_quota is not None and mode == "process":
             raise ValueError("nonce_quota needs mode='thread'")
         self.nonce_quota = nonce_quota or QuotaLimits()
+        # The master key (see store/keyring.py): a file, or the key itself as
+        # CAMS_MASTER_KEY would give it; neither: $CAMS_HOME/master.key under `home`.
+        self.master_key_file = None if master_key_file is None else Path(master_key_file)
+        self.master_key = master_key
         self.ca_file: Path | None = None
         self.port = 0
         self.state: ServerState | None = None
@@ -138,6 +145,8 @@ class CamsServer:
             redis_url=self.redis_url,
             graph=self.graph,
             nonce_quota=self.nonce_quota,
+            master_key_file=self.master_key_file,
+            master_key=self.master_key,
         )
 
     def _world_value(self) -> World | None:
@@ -237,6 +246,8 @@ class CamsServer:
             "--keep-alive-timeout",
             str(limits.keep_alive_timeout),
         ]
+        if self.master_key_file is not None:
+            args += ["--master-key-file", str(self.master_key_file)]
         if self.graph is not None:
             args += [
                 "--graph-api-url",
@@ -254,8 +265,12 @@ class CamsServer:
         env = {**os.environ, "CAMS_HOME": str(self.home)}
         if self.admin_token:
             env["CAMS_ADMIN_TOKEN"] = self.admin_token
-        self.home.mkdir(parents=True, exist_ok=True)
-        log = (self.home / "server.log").open("ab")
+        if self.master_key is not None:
+            env[MASTER_KEY_ENV] = self.master_key
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)  # the server tightens an old one
+        log = os.fdopen(
+            os.open(self.home / "server.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab"
+        )
         self._process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, env=env)  # noqa: S603
         log.close()
         assert self._process.stdout is not None
@@ -310,7 +325,8 @@ class CamsServer:
     def _database(self) -> Any:
         from cams_server.store.database import Database
 
-        database = Database(self._settings().resolved_database_url)
+        settings = self._settings()
+        database = Database(settings.resolved_database_url, settings.key_source)
         database.migrate()
         return database
 

@@ -2,6 +2,10 @@
 
 `serve --tls self-signed` uses it; clients trust `ca.pem` the standard way, e.g.
 `SSL_CERT_FILE=$CAMS_HOME/tls/ca.pem` for Python's requests-based SDK code.
+
+Every file is created 0600 (in a 0700 directory) with its final mode, atomically; no
+moment exists at which the private keys are readable by another local user. Key files
+an older version left readable are tightened.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from cams_server.store.private_files import private_directory, tighten, write_private_file
+
 __all__ = ["TlsFiles", "ensure_self_signed"]
 
 
@@ -27,14 +33,12 @@ class TlsFiles:
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
     )
-    path.chmod(0o600)
+    write_private_file(path, pem, replace=True)
 
 
 def ensure_self_signed(
@@ -43,9 +47,12 @@ def ensure_self_signed(
     """Create (once) a CA and a server certificate for `hosts`; return their paths."""
     directory = home / "tls"
     files = TlsFiles(directory / "server.pem", directory / "server-key.pem", directory / "ca.pem")
+    private_directory(home)
+    private_directory(directory)
     if files.cert.exists() and files.key.exists() and files.ca and files.ca.exists():
+        for key_file in (files.key, directory / "ca-key.pem"):
+            tighten(key_file, 0o600)
         return files
-    directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cams-server local CA")])
@@ -92,7 +99,7 @@ def ensure_self_signed(
     )
     _write_key(directory / "ca-key.pem", ca_key)
     _write_key(files.key, key)
-    files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    write_private_file(files.cert, cert.public_bytes(serialization.Encoding.PEM), replace=True)
     assert files.ca is not None
-    files.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    write_private_file(files.ca, ca_cert.public_bytes(serialization.Encoding.PEM), replace=True)
     return files

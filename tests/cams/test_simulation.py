@@ -227,3 +227,21 @@ def test_demo_world_answers_with_non_zero_metrics(demo_server: tuple[str, Path])
         )
     ).body.data
     assert sum(p.sent_count for p in phones) > welcome["sent"]  # welcome and promo
+
+
+def test_no_outcome_is_later_than_the_end_of_the_simulated_span() -> None:
+    """Traffic simulated up to now holds no delivery, read or click from the future (a
+    read of [start, now] would miss them, and the totals would not add up)."""
+    end = 1_800_000_000_000
+    batches = simulate(
+        "cams-x",
+        "8613800000000",
+        [TemplateMix("promo", "es")],
+        Funnel(),
+        3000,
+        end - 3_600_000,
+        end,
+    )
+    events = [e for _, batch in batches for e in batch]
+    assert events
+    assert max(e.occurred_at_ms for e in events) <= end

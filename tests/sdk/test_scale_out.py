@@ -42,6 +42,7 @@ from sqlalchemy.engine import make_url
 
 from cams_server.store.database import Database
 from cams_server.store.enablements import Enablement, list_enablements
+from cams_server.store.keyring import MasterKey
 from cams_server.testing import CamsServer
 from tests.sdk.clients import KEYS, enable, v3_client
 from tests.sdk.raw import v3_headers
@@ -61,6 +62,9 @@ RECOVERY_WITHIN = 10.0  # seconds for service to resume after the dependency ret
 # different rates (NTP slewing), hence a few milliseconds of tolerance, far below what
 # any over-admission shows (a per-process window admits its extra calls at once).
 CLOCK_TOLERANCE = 0.01
+# Processes of one deployment on one PostgreSQL database share its master key (here as
+# CAMS_MASTER_KEY; each has a home, and so a default key file, of its own).
+MASTER_KEY = MasterKey.generate().text().strip()
 
 
 def _process(world: Path | None = None, **kwargs: Any) -> CamsServer:
@@ -420,7 +424,7 @@ class TcpProxy:
 def test_two_servers_are_one_deployment(
     postgres_url: str, redis_url: str, rich_world: Path
 ) -> None:
-    shared = {"database": postgres_url, "redis": redis_url}
+    shared = {"database": postgres_url, "redis": redis_url, "master_key": MASTER_KEY}
     # B gets no world file: everything it knows comes from the shared database.
     with _process(rich_world, **shared) as a, _process(None, **shared) as b:
         assert a.port != b.port
@@ -487,7 +491,7 @@ def test_world_change_reaches_another_server_within_a_second(
     assert changed.count('status = "Inactive"') == text.count('status = "Inactive"') + 1
     assert changed.count('policies = ["RoiOnly"]') == text.count('policies = ["RoiOnly"]') - 1
 
-    shared = {"database": postgres_url, "redis": redis_url}
+    shared = {"database": postgres_url, "redis": redis_url, "master_key": MASTER_KEY}
     with _process(rich_world, **shared) as a, _process(None, **shared) as b:
         assert signed_call(b.endpoint, "alice", "cams-acme-main").status_code == 200
         assert signed_call(b.endpoint, "gus", "cams-globex-main").status_code == 200
@@ -752,8 +756,9 @@ def test_a_second_in_memory_server_on_one_postgres_database_refuses_to_start(
 ) -> None:
     """Without Redis, a process keeps nonces and windows in memory; a second such process
     on the same PostgreSQL database would silently split the limit, so it refuses."""
-    with CamsServer(mode="process", world=str(rich_world), database=postgres_url) as first:
-        second = CamsServer(mode="process", database=postgres_url)
+    shared = {"database": postgres_url, "master_key": MASTER_KEY}
+    with CamsServer(mode="process", world=str(rich_world), **shared) as first:
+        second = CamsServer(mode="process", **shared)
         with pytest.raises(RuntimeError) as info:
             second.start()
         assert "--redis" in str(info.value)

@@ -4,6 +4,7 @@ provider, and the CAMS SDK running on the temporary credentials."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -345,6 +346,87 @@ def test_get_caller_identity(server: CamsServer) -> None:
     assert session.identity_type == "AssumedRoleUser"
     assert session.arn == f"acs:ram::{ACME}:assumed-role/roi-operator/session-1"
     assert session.principal_id == f"{session.role_id}:session-1"
+
+
+# -- a token's lifetime is checked against its role, as the world holds it now ---------------
+
+
+def forged(server: CamsServer, issued_at: float, duration: int, role: str = "roi-operator") -> Any:
+    """Credentials sealed with the deployment's own STS key, as whoever stole it would mint
+    them: a valid seal, any claims."""
+    assert server.state is not None
+    return server.state.sts.issue(
+        ACME, role, "forged", int(issued_at), duration, None, f"acs:ram::{ACME}:user/ivan"
+    )
+
+
+def refusal(server: CamsServer, creds: Any) -> ClientException:
+    with pytest.raises(ClientException) as info:
+        cams_with(server, creds).enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest())
+    return info.value
+
+
+def test_token_minted_for_ten_years_is_refused(server: CamsServer) -> None:
+    error = refusal(server, forged(server, server.clock.now(), 10 * 365 * 86400))
+    assert error.code == "InvalidSecurityToken.Malformed"
+    assert "sessions last 1 to 43200 s" in error.message
+    assert "AssumeRole" in error.message
+    # The same key minting within the role's limit is a session like any other.
+    assert (
+        cams_with(server, forged(server, server.clock.now(), 3600))
+        .enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest())
+        .body.code
+        == "OK"
+    )
+
+
+def test_token_issued_in_the_future_is_refused(server: CamsServer) -> None:
+    error = refusal(server, forged(server, server.clock.now() + 3600, 900))
+    assert error.code == "InvalidSecurityToken.Malformed"
+    assert "after the server time" in error.message
+
+
+def test_session_longer_than_the_role_allows_is_refused(server: CamsServer) -> None:
+    """`reader` allows 3600 s (the default); a 7200 s session of it was never issued."""
+    error = refusal(server, forged(server, server.clock.now(), 7200, role="reader"))
+    assert error.code == "InvalidSecurityToken.Expired"
+    assert "longer than the 3600 s role" in error.message
+
+
+def test_sessions_of_a_deleted_role_end_with_it(own_server: CamsServer) -> None:
+    server = own_server
+    creds = assume(server, "ivan", "roi-operator").credentials
+    client = cams_with(server, creds)
+    assert client.enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest()).body.code == "OK"
+    without = re.sub(
+        r'  \[\[accounts\.roles\]\]\n  name = "roi-operator"\n.*?(?=  \[\[accounts\.roles\]\])',
+        "",
+        WORLD.read_text(),
+        count=1,
+        flags=re.DOTALL,
+    )
+    assert 'name = "roi-operator"' not in without
+    server.apply_world(without)
+    server.clock.advance(1.01)
+    error = refusal(server, creds)
+    assert error.code == "InvalidSecurityToken.Expired"
+    assert f"{role_arn('roi-operator')}, which no longer exists" in error.message
+
+
+def test_lowering_max_session_duration_ends_longer_sessions(own_server: CamsServer) -> None:
+    server = own_server
+    long = assume(server, "ivan", "roi-operator", duration_seconds=7200).credentials
+    short = assume(server, "ivan", "roi-operator", duration_seconds=3600).credentials
+    server.apply_world(
+        WORLD.read_text().replace("max_session_duration = 7200", "max_session_duration = 3600")
+    )
+    server.clock.advance(1.01)
+    error = refusal(server, long)
+    assert error.code == "InvalidSecurityToken.Expired"
+    assert "7200 s, longer than the 3600 s role" in error.message
+    assert "max_session_duration" in error.message
+    client = cams_with(server, short)
+    assert client.enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest()).body.code == "OK"
 
 
 def test_role_session_keeps_its_policies_when_the_role_name_changes_case(

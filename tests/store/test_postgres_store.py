@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from cams_server.store.database import DIAGNOSTIC_KEY, STS_KEY, Database
 from cams_server.store.enablements import Enablement, enable_roi_metric, list_enablements
+from cams_server.store.keyring import KeySource, key_source
 from cams_server.store.world_repo import apply_world, load_world_from
 from cams_server.world.toml_file import load_world, parse_world
 
@@ -66,8 +67,14 @@ def _indexed_columns(url: str) -> dict[str, set[tuple[str, ...]]]:
 
 
 @pytest.fixture
-def pg(postgres_url: str) -> Iterator[Database]:
-    database = Database(postgres_url)
+def master_key(tmp_path: Path) -> KeySource:
+    """A key file of its own for each test (CAMS_MASTER_KEY of the environment ignored)."""
+    return key_source(tmp_path / "keys", environ={})
+
+
+@pytest.fixture
+def pg(postgres_url: str, master_key: KeySource) -> Iterator[Database]:
+    database = Database(postgres_url, master_key)
     database.migrate()
     yield database
     database.dispose()
@@ -89,16 +96,19 @@ def test_migrations_create_the_same_schema_as_sqlite(postgres_url: str, tmp_path
         assert ("account_id", "space_id") in schema["roi_enablements"]
 
 
-def test_migrate_is_idempotent_and_safe_from_concurrent_processes(postgres_url: str) -> None:
-    """Eight fresh Database objects migrating an empty database at once: one schema, one key
-    set (the deployment-wide secrets are made once and every process reads the same)."""
+def test_migrate_is_idempotent_and_safe_from_concurrent_processes(
+    postgres_url: str, master_key: KeySource
+) -> None:
+    """Eight fresh Database objects migrating an empty database at once: one schema, one
+    master key file, one seal, one key set (the deployment-wide secrets are made once and
+    every process reads the same)."""
     barrier = threading.Barrier(THREADS)
     errors: list[BaseException] = []
     keys: list[tuple[bytes, bytes]] = []
     lock = threading.Lock()
 
     def run() -> None:
-        database = Database(postgres_url)
+        database = Database(postgres_url, master_key)
         try:
             barrier.wait(10)
             database.migrate()
@@ -119,7 +129,7 @@ def test_migrate_is_idempotent_and_safe_from_concurrent_processes(postgres_url: 
     assert errors == []
     assert len(keys) == THREADS
     assert len(set(keys)) == 1
-    again = Database(postgres_url)
+    again = Database(postgres_url, master_key)
     try:
         again.migrate()  # a second run over a migrated database changes nothing
         assert (again.secret_key(STS_KEY), again.secret_key(DIAGNOSTIC_KEY)) == keys[0]
@@ -289,14 +299,16 @@ def test_cli_takes_the_database_from_the_environment(
     assert parse_world(exported.stdout, "<export>") == load_world(rich_world)
     assert _cli(["roi", "list"], home, **env).stdout == ""
     assert not (home / "cams.db").exists()
-    database = Database(postgres_url)
+    database = Database(postgres_url, key_source(home, environ={}))
     try:
         assert load_world_from(database) == load_world(rich_world)
     finally:
         database.dispose()
 
 
-def test_concurrent_world_apply_from_separate_databases(pg: Database, rich_world: Path) -> None:
+def test_concurrent_world_apply_from_separate_databases(
+    pg: Database, rich_world: Path, master_key: KeySource
+) -> None:
     """Replicas of one deployment all start with `--world`: each applies the same file at
     about the same moment. Applying is idempotent, so every one must succeed."""
     world = load_world(rich_world)
@@ -306,7 +318,7 @@ def test_concurrent_world_apply_from_separate_databases(pg: Database, rich_world
         barrier = threading.Barrier(THREADS)
 
         def run(barrier: threading.Barrier = barrier) -> None:
-            database = Database(pg.url)
+            database = Database(pg.url, master_key)
             try:
                 with database.transaction() as conn:
                     conn.execute(sa.text("SELECT 1"))

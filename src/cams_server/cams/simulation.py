@@ -46,7 +46,11 @@ def simulate(
     seed: int = 0,
     prefix: str = "sim",
 ) -> Iterator[tuple[list[SentMessage], list[OutcomeEvent]]]:
-    """Batches of (sent records, events) for `messages` sends spread over [start, end)."""
+    """Batches of (sent records, events) for `messages` sends spread over [start, end).
+
+    Outcomes come after their send, and only those that happened by `end_ms`: traffic
+    simulated up to now holds no delivery or read from the future.
+    """
     rng = random.Random(seed)  # noqa: S311 (reproducible traffic, not secrets)
     weights = [t.weight for t in templates]
     batch_messages: list[SentMessage] = []
@@ -68,25 +72,43 @@ def simulate(
                 sent_at,
             )
         )
-        at = sent_at
-        if rng.random() < funnel.delivered:
-            at += rng.randrange(1_000, 120_000)
-            batch_events.append(
-                OutcomeEvent(f"{message_id}:delivered", message_id, "delivered", at)
-            )
-            if rng.random() < funnel.read:
-                at += rng.randrange(5_000, 3_600_000)
-                batch_events.append(OutcomeEvent(f"{message_id}:read", message_id, "read", at))
-                if template.buttons and rng.random() < funnel.clicked:
-                    button_type, text = rng.choice(template.buttons)
-                    at += rng.randrange(1_000, 600_000)
-                    batch_events.append(
-                        OutcomeEvent(
-                            f"{message_id}:click", message_id, "click", at, button_type, text
-                        )
-                    )
+        batch_events += _outcomes(rng, funnel, template, message_id, sent_at, end_ms)
         if len(batch_messages) >= 2000:
             yield batch_messages, batch_events
             batch_messages, batch_events = [], []
     if batch_messages:
         yield batch_messages, batch_events
+
+
+def _outcomes(
+    rng: random.Random,
+    funnel: Funnel,
+    template: TemplateMix,
+    message_id: str,
+    sent_at: int,
+    end_ms: int,
+) -> list[OutcomeEvent]:
+    """The delivery, read and click of one message, as far as they happened by `end_ms`."""
+    events: list[OutcomeEvent] = []
+    at = sent_at
+    if rng.random() >= funnel.delivered:
+        return events
+    at += rng.randrange(1_000, 120_000)
+    if at > end_ms:
+        return events
+    events.append(OutcomeEvent(f"{message_id}:delivered", message_id, "delivered", at))
+    if rng.random() >= funnel.read:
+        return events
+    at += rng.randrange(5_000, 3_600_000)
+    if at > end_ms:
+        return events
+    events.append(OutcomeEvent(f"{message_id}:read", message_id, "read", at))
+    if not template.buttons or rng.random() >= funnel.clicked:
+        return events
+    button_type, text = rng.choice(template.buttons)
+    at += rng.randrange(1_000, 600_000)
+    if at <= end_ms:
+        events.append(
+            OutcomeEvent(f"{message_id}:click", message_id, "click", at, button_type, text)
+        )
+    return events

@@ -1,13 +1,18 @@
-"""AccessKey resolution: long-term keys from the directory, `STS.` keys from their token."""
+"""AccessKey resolution: long-term keys from the directory, `STS.` keys from their token.
+
+A session is checked against its role as the directory holds it now: a deleted role, or
+a max_session_duration lowered below the session's length, ends it.
+"""
 
 from __future__ import annotations
 
 from cams_server.clock import Clock
 from cams_server.gateway import errors
+from cams_server.gateway.auth import MAX_SKEW_SECONDS
 from cams_server.ram.directory import Directory, KeyRecord
 from cams_server.ram.policy import PolicyError, parse_policy
 from cams_server.ram.principals import Principal, PrincipalKind
-from cams_server.ram.sts_tokens import StsTokenCodec, TokenError
+from cams_server.ram.sts_tokens import StsTokenCodec, TokenError, check_role
 
 __all__ = ["DirectoryCredentials"]
 
@@ -45,7 +50,11 @@ class DirectoryCredentials:
                 "(x-acs-security-token header, or SecurityToken parameter) too.",
             )
         try:
-            claims = self._sts.open(access_key_id, security_token, self._clock.now())
+            claims = self._sts.open(
+                access_key_id, security_token, self._clock.now(), MAX_SKEW_SECONDS
+            )
+            role = self._directory.role(claims.account_id, claims.role_name)
+            check_role(claims, None if role is None else role.max_session_duration)
         except TokenError as exc:
             raise errors.invalid_security_token(exc.kind, str(exc)) from None
         session_policy = None

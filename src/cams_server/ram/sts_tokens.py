@@ -5,6 +5,11 @@ role, session name, expiry, session policy), sealed with AES-GCM under the
 deployment's STS key; the `STS.` AccessKey secret is an HMAC of the key id under a
 second key derived from it. Any process holding the key verifies a token with no
 lookup; a token cannot be altered or moved to another key id without detection.
+
+A token's lifetime is also checked against what this server would ever issue (issued
+no later than the clock skew allows, lasting at most 12 hours) and against its role as
+it is now (`check_role`): whoever obtained the STS key could mint any token, but not
+one that outlives a deleted role, a lowered max_session_duration or twelve hours.
 """
 
 from __future__ import annotations
@@ -21,10 +26,19 @@ from datetime import UTC, datetime
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["IssuedCredentials", "SessionClaims", "StsTokenCodec", "TokenError"]
+__all__ = [
+    "MAX_SESSION_DURATION",
+    "IssuedCredentials",
+    "SessionClaims",
+    "StsTokenCodec",
+    "TokenError",
+    "check_role",
+]
 
 _TOKEN_PREFIX = "CAMS"  # noqa: S105 (a marker, not a secret)
 _KEY_PREFIX = "STS."
+# The longest session RAM allows any role (max_session_duration is 3600..43200 s).
+MAX_SESSION_DURATION = 43200
 
 
 class TokenError(ValueError):
@@ -114,8 +128,10 @@ class StsTokenCodec:
         token = _TOKEN_PREFIX + _b64(nonce + self._aead.encrypt(nonce, payload, None))
         return IssuedCredentials(key_id, self.secret_for(key_id), token, claims)
 
-    def open(self, access_key_id: str, token: str, now: float) -> SessionClaims:
-        """The session behind `token`, checked against `access_key_id` and `now`."""
+    def open(self, access_key_id: str, token: str, now: float, max_skew: float) -> SessionClaims:
+        """The session behind `token`, checked against `access_key_id` and `now` (a token
+        issued more than `max_skew` seconds in the future, or lasting longer than any
+        role may, was not issued by this server: it is refused as malformed)."""
         if not token.startswith(_TOKEN_PREFIX):
             raise TokenError("Malformed", "The security token was not issued by this server.")
         try:
@@ -148,6 +164,21 @@ class StsTokenCodec:
                 f"{access_key_id}: send the AccessKeyId, AccessKeySecret and SecurityToken of "
                 "one AssumeRole answer together.",
             )
+        if claims.issued_at > now + max_skew:
+            raise TokenError(
+                "Malformed",
+                f"The security token claims to be issued at {_iso(claims.issued_at)}, after "
+                f"the server time {_iso(int(now))}: it was not issued by this server. Call "
+                "AssumeRole for credentials (and check the clock of the server that issued it).",
+            )
+        lifetime = claims.expires_at - claims.issued_at
+        if not 0 < lifetime <= MAX_SESSION_DURATION:
+            raise TokenError(
+                "Malformed",
+                f"The security token claims a session of {lifetime} s; sessions last 1 to "
+                f"{MAX_SESSION_DURATION} s, so this server did not issue it. Call AssumeRole "
+                "for credentials.",
+            )
         if now >= claims.expires_at:
             raise TokenError(
                 "Expired",
@@ -155,6 +186,26 @@ class StsTokenCodec:
                 f"{_iso(int(now))}): call AssumeRole again for fresh credentials.",
             )
         return claims
+
+
+def check_role(claims: SessionClaims, max_session_duration: int | None) -> None:
+    """Refuse a session its role no longer allows: the role was deleted
+    (`max_session_duration` None), or the session lasts longer than the role now allows."""
+    role = f"acs:ram::{claims.account_id}:role/{claims.role_name}"
+    if max_session_duration is None:
+        raise TokenError(
+            "Expired",
+            f"The security token is for role {role}, which no longer exists: its sessions "
+            "ended with it. Call AssumeRole on a role that exists.",
+        )
+    lifetime = claims.expires_at - claims.issued_at
+    if lifetime > max_session_duration:
+        raise TokenError(
+            "Expired",
+            f"The security token's session lasts {lifetime} s, longer than the "
+            f"{max_session_duration} s role {role} now allows (its max_session_duration): "
+            "call AssumeRole again for credentials within it.",
+        )
 
 
 def _iso(ts: int) -> str:

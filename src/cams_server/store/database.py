@@ -4,12 +4,16 @@ SQLite (the embedded default) runs in WAL mode with `synchronous=NORMAL`: a comm
 transaction is in the WAL file before the call returns, so it survives the process
 being killed (not a power cut; see the README). Every SQLite transaction starts with
 `BEGIN IMMEDIATE`, so concurrent writers queue instead of failing half-way.
+
+The SQLite file is created 0600 before SQLite opens it (SQLite gives `-wal` and `-shm`
+the database's mode), and a file an older version left readable is tightened. Secrets
+in the database are sealed (store/sealing.py) under a master key that a `Database` is
+given (store/keyring.py); one opened without it reads and writes everything but them.
 """
 
 from __future__ import annotations
 
-import base64
-import os
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -22,13 +26,16 @@ from sqlalchemy import Connection, Engine, create_engine, event, select, text, u
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
+from cams_server.store.keyring import KeySource
+from cams_server.store.private_files import create_private_file, tighten
 from cams_server.store.schema import meta
+from cams_server.store.sealing import DIAGNOSTIC_KEY, STS_KEY, Sealer, Vault
 
-__all__ = ["Database", "default_database_url"]
+__all__ = ["DIAGNOSTIC_KEY", "STS_KEY", "Database", "default_database_url"]
 
 WORLD_VERSION = "world_version"
-DIAGNOSTIC_KEY = "diagnostic_key"
-STS_KEY = "sts_key"
+
+log = logging.getLogger("cams_server")
 
 
 def default_database_url(home: Path) -> str:
@@ -53,15 +60,16 @@ def _sqlite_setup(engine: Engine) -> None:
 class Database:
     """Owns the engine. `transaction()` is the one way to read or write."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, master_key: KeySource | None = None) -> None:
         self.url = url
+        self.vault = None if master_key is None else Vault(master_key)
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         self.sqlite_path: Path | None = None
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 self.sqlite_path = Path(parsed.database)
-                self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+                self._private_sqlite_file(self.sqlite_path)
             self.engine = create_engine(
                 url, connect_args={"check_same_thread": False}, hide_parameters=True
             )
@@ -93,6 +101,15 @@ class Database:
                 "postgresql://USER@HOST:PORT/DB"
             )
 
+    @staticmethod
+    def _private_sqlite_file(path: Path) -> None:
+        """Create the database file 0600 (and a missing directory 0700) before SQLite does;
+        tighten the files of a database an older version left readable by others."""
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        create_private_file(path)
+        for name in (path.name, path.name + "-wal", path.name + "-shm"):
+            tighten(path.with_name(name), 0o600)
+
     @property
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
@@ -101,6 +118,57 @@ class Database:
     def transaction(self) -> Iterator[Connection]:
         with self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A transaction whose statements all see one committed state (for reading the
+        world and the seal it is sealed under: a rotation or `world apply` committing
+        half-way through must not be seen half)."""
+        if self.dialect != "postgresql":
+            with self.transaction() as conn:  # BEGIN IMMEDIATE: already one state
+                yield conn
+            return
+        with self.engine.connect() as conn:
+            conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def secure_transaction(self) -> Iterator[Connection]:
+        """A transaction that overwrites what it deletes or replaces (SQLite's
+        `secure_delete`), for sealing and re-sealing secrets: the old value must not stay
+        behind in a freed part of a page."""
+        with self.transaction() as conn:
+            if self.is_sqlite:
+                conn.exec_driver_sql("PRAGMA secure_delete=ON")
+            try:
+                yield conn
+            finally:
+                if self.is_sqlite:
+                    conn.exec_driver_sql("PRAGMA secure_delete=OFF")
+
+    def scrub(self, vacuum: bool) -> None:
+        """After sealing or re-sealing (SQLite): rewrite the file without freed pages
+        (`vacuum`: older cleartext may sit in pages freed long ago) and empty the WAL, so
+        no earlier version of a secret stays on disk. PostgreSQL keeps old row versions
+        until VACUUM and in its WAL archive; the README says what that means."""
+        if not self.is_sqlite:
+            return
+        raw = self.engine.raw_connection()
+        try:
+            driver = raw.driver_connection
+            assert driver is not None
+            if vacuum:
+                driver.execute("VACUUM")
+            busy, _, _ = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            raw.close()
+        if busy:
+            log.warning(
+                "could not empty the WAL of %s (another connection was reading): earlier "
+                "sealed values stay in it until SQLite reuses the file",
+                self.sqlite_path,
+            )
 
     def migrate(self) -> None:
         """Bring the schema to head; safe when several processes start at once."""
@@ -114,8 +182,8 @@ class Database:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
         self._ensure_meta(WORLD_VERSION, "0")
-        self._ensure_meta(DIAGNOSTIC_KEY, base64.b64encode(os.urandom(32)).decode())
-        self._ensure_meta(STS_KEY, base64.b64encode(os.urandom(32)).decode())
+        if self.vault is not None:
+            self.vault.open(self)
 
     def _ensure_meta(self, key: str, value: str) -> None:
         try:
@@ -132,12 +200,21 @@ class Database:
     def world_version(self) -> int:
         return int(self.meta_value(WORLD_VERSION) or 0)
 
+    def _vault(self) -> Vault:
+        if self.vault is None:
+            raise RuntimeError(
+                "this Database has no master key: construct it with a key source "
+                "(store.keyring.key_source) to read or write secrets"
+            )
+        return self.vault
+
     def secret_key(self, name: str) -> bytes:
-        """A deployment-wide secret (`diagnostic_key`, `sts_key`), made at first migration."""
-        value = self.meta_value(name)
-        if value is None:
-            raise RuntimeError("the database is not migrated")
-        return base64.b64decode(value)
+        """A deployment-wide secret (`diagnostic_key`, `sts_key`), unsealed at migrate()."""
+        return self._vault().server_key(name)
+
+    def sealer(self, conn: Connection) -> Sealer:
+        """What seals and opens AccessKey secrets in `conn`'s transaction."""
+        return self._vault().sealer(conn)
 
     def lock_world(self, conn: Connection) -> None:
         """Serialize world writers (SQLite's BEGIN IMMEDIATE already does)."""

@@ -3,6 +3,9 @@
 `apply_world` is declarative per account: every account the file declares is
 replaced by the file's version of it, in one transaction; accounts it does not
 mention are left alone, and ROI enablements (state, not world) are never touched.
+
+AccessKey secrets are sealed as they are written and opened as the world is loaded
+(store/sealing.py), under the data key read in the same transaction.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from cams_server.store.schema import (
     ram_users,
     spaces,
 )
+from cams_server.store.sealing import Sealer
 from cams_server.world.model import (
     DEFAULT_REGION,
     AccessKeySpec,
@@ -110,6 +114,7 @@ def apply_world(db: Database, world: World, source: str) -> None:
     """Write a validated world; all or nothing. Raises `WorldError` on conflicts."""
     with db.transaction() as conn:
         db.lock_world(conn)
+        sealer = db.sealer(conn)
         _conflicts(conn, world, source)
         ids = [a.id for a in world.accounts]
         for table in _WORLD_TABLES:
@@ -128,7 +133,7 @@ def apply_world(db: Database, world: World, source: str) -> None:
                         "id": k.id,
                         "account_id": a.id,
                         "user_name": None,
-                        "secret": k.secret,
+                        "secret": sealer.seal_access_key(k.id, k.secret),
                         "status": k.status,
                         "position": i,
                     }
@@ -171,7 +176,7 @@ def apply_world(db: Database, world: World, source: str) -> None:
                             "id": k.id,
                             "account_id": a.id,
                             "user_name": u.name,
-                            "secret": k.secret,
+                            "secret": sealer.seal_access_key(k.id, k.secret),
                             "status": k.status,
                             "position": j,
                         }
@@ -229,12 +234,12 @@ def apply_world(db: Database, world: World, source: str) -> None:
 
 
 def load_world_from(db: Database) -> World:
-    """The whole world as stored, in declaration order."""
-    with db.transaction() as conn:
-        return _load(conn)
+    """The whole world as stored, in declaration order, its secrets opened."""
+    with db.snapshot() as conn:
+        return _load(conn, db.sealer(conn))
 
 
-def _load(conn: Connection) -> World:
+def _load(conn: Connection, sealer: Sealer) -> World:
     region = conn.execute(select(meta.c.value).where(meta.c.key == "region")).scalar()
 
     def by_account(table: Table) -> dict[str, list[dict[str, object]]]:
@@ -262,7 +267,14 @@ def _load(conn: Connection) -> World:
         )
 
     def key_specs(rows: Iterable[dict[str, object]]) -> tuple[AccessKeySpec, ...]:
-        return tuple(AccessKeySpec(str(r["id"]), str(r["secret"]), str(r["status"])) for r in rows)
+        return tuple(
+            AccessKeySpec(
+                str(r["id"]),
+                sealer.unseal_access_key(str(r["id"]), str(r["secret"])),
+                str(r["status"]),
+            )
+            for r in rows
+        )
 
     result: list[AccountSpec] = []
     for row in conn.execute(select(accounts).order_by(accounts.c.position)).mappings():
