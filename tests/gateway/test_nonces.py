@@ -138,7 +138,7 @@ def _take(quota: NonceQuota, key: str, account: str, now: float = NOW) -> float 
     """Check, and count when within quota (what the gateway does for an admitted call)."""
     wait = quota.check(key, account, now)
     if wait is None:
-        quota.count(key, account, now)
+        quota.count(key, account)
     return wait
 
 

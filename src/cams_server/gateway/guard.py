@@ -75,13 +75,14 @@ class MemoryGuard:
 
     async def admit(self, nonce: NonceClaim, flow: FlowRequest | None, now: float) -> Admission:
         nonces = self.nonces
-        if nonces.seen(nonce.scope, nonce.nonce, now):
+        slot = nonces.claim(nonce.scope, nonce.nonce, now)
+        if slot is None:
             return Admission(False)
         if nonces.full():
             raise GuardUnavailable(f"the nonce store is full ({nonces.size()} live nonces)")
         wait = None if flow is None else self.flow.admit(flow.key, flow.limit, flow.period, now)
         if wait is None:
-            nonces.remember(nonce.scope, nonce.nonce, nonce.expires_at, now)
+            nonces.keep(slot, nonce.expires_at)  # nothing changed the store since `claim`
         return Admission(True, wait)
 
     async def ready(self) -> str:

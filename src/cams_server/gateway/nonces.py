@@ -22,11 +22,22 @@ from array import array
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["MemoryNonceStore", "NonceQuota", "NonceStore", "NonceStoreFull", "QuotaLimits"]
+__all__ = [
+    "MemoryNonceStore",
+    "NonceClaimSlot",
+    "NonceQuota",
+    "NonceStore",
+    "NonceStoreFull",
+    "QuotaLimits",
+]
 
 _MINUTE_MASK = 0xFFFF
 _HALF = 0x8000
 _MIN_SLOTS = 1024
+
+
+# (fingerprint, first empty slot, first reusable slot or -1), from `claim` to `keep`.
+NonceClaimSlot = tuple[int, int, int]
 
 
 class NonceStoreFull(RuntimeError):
@@ -78,17 +89,24 @@ class MemoryNonceStore:
 
     def seen(self, scope: str, nonce: str, now: float) -> bool:
         """Whether the nonce is remembered (live) in `scope`; remembers nothing."""
-        self._advance(int(now // 60))
-        return self._probe(_fingerprint(scope, nonce))[0]
+        return self.claim(scope, nonce, now) is None
 
-    def remember(self, scope: str, nonce: str, expires_at: float, now: float) -> bool:
+    def claim(self, scope: str, nonce: str, now: float) -> NonceClaimSlot | None:
+        """None if the nonce is remembered in `scope`; else where `keep` would put it.
+
+        The slot stays valid until the store is next changed, so a caller that decides
+        in between (the guard asks flow control) hashes and probes once, not twice.
+        """
         self._advance(int(now // 60))
         fingerprint = _fingerprint(scope, nonce)
         live, index, reusable = self._probe(fingerprint)
-        if live:
-            return False
+        return None if live else (fingerprint, index, reusable)
+
+    def keep(self, slot: NonceClaimSlot, expires_at: float) -> None:
+        """Remember the nonce `claim` found room for, until `expires_at`."""
         if self._live >= self._capacity:
             raise NonceStoreFull(f"{self._live} live nonces")
+        fingerprint, index, reusable = slot
         minute = int(expires_at // 60) + 1  # forgotten once the clock reaches this minute
         packed = (fingerprint << 16) | (minute & _MINUTE_MASK)
         if reusable >= 0:
@@ -100,6 +118,12 @@ class MemoryNonceStore:
         self._live_by_minute[minute] = self._live_by_minute.get(minute, 0) + 1
         if self._used * 4 > len(self._slots) * 3:
             self._rehash()
+
+    def remember(self, scope: str, nonce: str, expires_at: float, now: float) -> bool:
+        slot = self.claim(scope, nonce, now)
+        if slot is None:
+            return False
+        self.keep(slot, expires_at)
         return True
 
     def _probe(self, fingerprint: int) -> tuple[bool, int, int]:
@@ -182,32 +206,27 @@ class NonceQuota:
     def __init__(self, limits: QuotaLimits | None = None) -> None:
         self.limits = limits or QuotaLimits()
         self._window = -1
-        self._counts: dict[str, int] = {}
+        self._by_key: dict[str, int] = {}
+        self._by_account: dict[str, int] = {}
 
     def reset(self) -> None:
-        self._window, self._counts = -1, {}
+        self._window, self._by_key, self._by_account = -1, {}, {}
 
     def check(self, access_key_id: str, account_id: str, now: float) -> float | None:
         """None if the key and its account are within their quota; else the seconds
         until the next window."""
-        self._roll(now)
-        limits = self.limits
-        if (
-            self._counts.get("k:" + access_key_id, 0) >= limits.per_key
-            or self._counts.get("a:" + account_id, 0) >= limits.per_account
-        ):
-            return max((self._window + 1) * limits.window - now, 0.001)
-        return None
-
-    def count(self, access_key_id: str, account_id: str, now: float) -> None:
-        """One more nonce kept for this key and account."""
-        self._roll(now)
-        counts = self._counts
-        key, account = "k:" + access_key_id, "a:" + account_id
-        counts[key] = counts.get(key, 0) + 1
-        counts[account] = counts.get(account, 0) + 1
-
-    def _roll(self, now: float) -> None:
         window = int(now // self.limits.window)
         if window != self._window:
-            self._window, self._counts = window, {}
+            self._window, self._by_key, self._by_account = window, {}, {}
+        if (
+            self._by_key.get(access_key_id, 0) >= self.limits.per_key
+            or self._by_account.get(account_id, 0) >= self.limits.per_account
+        ):
+            return max((window + 1) * self.limits.window - now, 0.001)
+        return None
+
+    def count(self, access_key_id: str, account_id: str) -> None:
+        """One more nonce kept for this key and account (in the window `check` saw)."""
+        by_key, by_account = self._by_key, self._by_account
+        by_key[access_key_id] = by_key.get(access_key_id, 0) + 1
+        by_account[account_id] = by_account.get(account_id, 0) + 1

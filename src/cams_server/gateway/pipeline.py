@@ -190,7 +190,7 @@ class Gateway:
         if not admission.nonce_fresh:
             raise errors.signature_nonce_used(caller.nonce.nonce)
         if admission.wait is None or flow is None:
-            self._quota.count(caller.access_key_id, account, now)  # its nonce was kept
+            self._quota.count(caller.access_key_id, account)  # its nonce was kept
             return
         wait = admission.wait
         ms = max(1, math.ceil(wait * 1000))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, cast
@@ -35,7 +36,7 @@ from cams_server.gateway.encoding import encode_error, new_request_id
 from cams_server.gateway.errors import ServiceError
 from cams_server.tls import TlsFiles
 
-__all__ = ["GatewayHttpProtocol", "HttpLimits", "uvicorn_config"]
+__all__ = ["ConnectionDeadlines", "GatewayHttpProtocol", "HttpLimits", "uvicorn_config"]
 
 log = logging.getLogger("cams_server.calls")
 
@@ -53,7 +54,39 @@ class HttpLimits:
 
 
 class _StopParsing(Exception):
-    """Raised in a parser callback to abort the read (see `_count_head`)."""
+    """Raised in a parser callback to abort the read (see `on_headers_complete`)."""
+
+
+class ConnectionDeadlines:
+    """The deadlines of one server's connections, checked by one timer each `tick`.
+
+    A timer per connection and request phase would cost a timer handle three times per
+    call; instead each connection records when its current phase must end (a float),
+    and one check, scheduled while connections are open, acts on those past due. A
+    deadline is acted on within `tick` seconds of passing.
+    """
+
+    def __init__(self, tick: float = 0.25) -> None:
+        self._tick = tick
+        self._open: set[GatewayHttpProtocol] = set()
+        self._check_handle: asyncio.TimerHandle | None = None
+
+    def add(self, protocol: GatewayHttpProtocol) -> None:
+        self._open.add(protocol)
+        if self._check_handle is None:
+            self._check_handle = protocol.loop.call_later(self._tick, self._check, protocol.loop)
+
+    def discard(self, protocol: GatewayHttpProtocol) -> None:
+        self._open.discard(protocol)
+
+    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for protocol in [p for p in self._open if p.due <= now]:  # a copy: expiry closes
+            protocol.deadline_passed()
+        self._check_handle = loop.call_later(self._tick, self._check, loop) if self._open else None
+
+
+_NEVER = float("inf")
 
 
 class GatewayHttpProtocol(HttpToolsProtocol):
@@ -65,14 +98,16 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
         *,
         limits: HttpLimits,
+        deadlines: ConnectionDeadlines,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self._limits = limits
-        self._deadline: asyncio.TimerHandle | None = None
+        self._deadlines = deadlines
+        self.due = _NEVER  # when the current phase must end (loop time)
+        self._expired: Callable[[], None] = self._idle_expired  # what then happens
         self._reading_head = False  # a request head has begun and is not complete
         self._in_body = False  # a request's head is complete, its body is not
         self._head_bytes = 0  # bytes received since the current head began
-        self._head_size = 0  # bytes of the current head's URL and headers, as parsed
         self._refusal: ServiceError | None = None  # why parsing was stopped
 
     # -- connection ----------------------------------------------------------------------
@@ -87,10 +122,11 @@ class GatewayHttpProtocol(HttpToolsProtocol):
                 )
             )
             return
+        self._deadlines.add(self)
         self._arm(self._limits.keep_alive_timeout, self._idle_expired)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._deadlines.discard(self)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -105,33 +141,19 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         # A head still incomplete past the limit (an endless header) is refused with at
         # most one read beyond it held in memory. Checked after parsing, so that a head
         # and its body arriving in one read are not taken for one long head; a complete
-        # head is measured exactly by `on_url` and `on_header`.
+        # head is measured exactly in `on_headers_complete`.
         if self._reading_head and self._head_bytes > self._limits.max_head_bytes:
             self._refuse(self._head_too_large())
 
     # -- parser callbacks ----------------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        self._head_size = 0
-        super().on_message_begin()
-
-    def on_url(self, url: bytes) -> None:
-        self._count_head(len(url))
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value) + 4)  # "name: value\r\n"
-        super().on_header(name, value)
-
-    def _count_head(self, size: int) -> None:
-        self._head_size += size
-        if self._head_size > self._limits.max_head_bytes:
+    def on_headers_complete(self) -> None:
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if size > self._limits.max_head_bytes:
             # The one way to stop httptools mid-read is an error from a callback; uvicorn
             # answers it through `send_400_response`, which sends this refusal instead.
             self._refusal = self._head_too_large()
             raise _StopParsing
-
-    def on_headers_complete(self) -> None:
         self._reading_head, self._in_body = False, True
         if self.cycle is None or self.cycle.response_complete:
             self._arm(self._limits.body_timeout, self._body_expired)
@@ -144,7 +166,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             # Answered before its body ended (a refusal): now simply idle.
             self._arm(self._limits.keep_alive_timeout, self._idle_expired)
         else:
-            self._disarm()  # the application has the request: not the client's turn
+            self.due = _NEVER  # the application has the request: not the client's turn
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -159,22 +181,20 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
     # -- deadlines -----------------------------------------------------------------------
 
-    def _arm(self, seconds: float, expired: Any) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(seconds, expired)
+    def _arm(self, seconds: float, expired: Callable[[], None]) -> None:
+        self.due = self.loop.time() + seconds
+        self._expired = expired
 
-    def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+    def deadline_passed(self) -> None:
+        """Called by `ConnectionDeadlines` once `due` has passed."""
+        self.due = _NEVER
+        self._expired()
 
     def _idle_expired(self) -> None:
-        self._deadline = None
         if not self.transport.is_closing():
             self.transport.close()
 
     def _head_expired(self) -> None:
-        self._deadline = None
         self._refuse(
             ServiceError(
                 "RequestTimeout",
@@ -185,7 +205,6 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         )
 
     def _body_expired(self) -> None:
-        self._deadline = None
         if self.cycle is not None and self.cycle.response_started:
             self.transport.close()  # already answered: the rest of the body is not awaited
             return
@@ -203,7 +222,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
     def _refuse(self, error: ServiceError) -> None:
         """Answer `error` and close, without involving the application (if the
         application is reading this request's body, it sees a disconnect)."""
-        self._disarm()
+        self.due = _NEVER
         if self.transport.is_closing():
             return
         request_id = new_request_id()
@@ -264,7 +283,9 @@ def uvicorn_config(
     client could choose its own `acs:SourceIp` and `acs:SecureTransport`.
     """
     limits = limits or HttpLimits()
-    protocol = functools.partial(GatewayHttpProtocol, limits=limits)
+    protocol = functools.partial(
+        GatewayHttpProtocol, limits=limits, deadlines=ConnectionDeadlines()
+    )
     return uvicorn.Config(
         app,
         log_config=None,

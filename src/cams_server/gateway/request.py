@@ -134,7 +134,8 @@ class WireRequest:
         return cls(method, path, query, [], headers, b"", client_ip, secure)
 
     def with_body(self, body: bytes, *, form: bool) -> WireRequest:
-        """This request with its body; with `form`, a form body's parameters parsed too.
+        """This request completed with its body; with `form`, a form body's parameters
+        parsed too.
 
         Only GET and POST carry API calls; a parameter may appear once across the query
         string and the form body.
@@ -151,16 +152,8 @@ class WireRequest:
                 f"The parameter {repeated} is sent more than once; send each parameter once, "
                 "in the query string or the form body.",
             )
-        return WireRequest(
-            self.method,
-            self.path,
-            self.query,
-            pairs,
-            self.headers,
-            body,
-            self.client_ip,
-            self.secure,
-        )
+        self.form, self.body = pairs, body  # completes this request: no copy per call
+        return self
 
     @classmethod
     def build(
