@@ -135,11 +135,7 @@ def test_expired_slots_are_reused_and_dropped_on_growth() -> None:
 
 
 def _take(quota: NonceQuota, key: str, account: str, now: float = NOW) -> float | None:
-    """Check, and count when within quota (what the gateway does for an admitted call)."""
-    wait = quota.check(key, account, now)
-    if wait is None:
-        quota.count(key, account)
-    return wait
+    return quota.take(key, account, now)
 
 
 def test_quota_counts_per_key_and_per_account() -> None:
@@ -160,10 +156,11 @@ def test_quota_refusal_says_when_the_window_ends() -> None:
     assert _take(quota, "k", "a", start + 60) is None  # a new window
 
 
-def test_checking_alone_counts_nothing() -> None:
+def test_given_back_calls_do_not_count() -> None:
     quota = NonceQuota(QuotaLimits(per_key=2, per_account=100, window=60))
-    for _ in range(50):
-        assert quota.check("k", "a", NOW) is None  # e.g. throttled calls: no nonce kept
+    for _ in range(50):  # e.g. throttled calls: no nonce kept, so none counts
+        assert quota.take("k", "a", NOW) is None
+        quota.give_back("k", "a")
     assert [_take(quota, "k", "a") for _ in range(3)] == [None, None, pytest.approx(60 - NOW % 60)]
 
 

@@ -60,12 +60,6 @@ class NonceStore(Protocol):
         ...
 
 
-def _fingerprint(scope: str, nonce: str) -> int:
-    """48 bits of (scope, nonce), never 0 (0 marks an empty slot)."""
-    digest = hashlib.blake2b(f"{scope}\0{nonce}".encode(), digest_size=8).digest()
-    return (int.from_bytes(digest, "big") >> 16) or 1
-
-
 def _home(fingerprint: int, mask: int) -> int:
     """The first slot to probe: from the fingerprint alone, so a rehash can recompute it."""
     return ((fingerprint * 0x9E3779B97F4A7C15) >> 32) & mask
@@ -97,10 +91,25 @@ class MemoryNonceStore:
         The slot stays valid until the store is next changed, so a caller that decides
         in between (the guard asks flow control) hashes and probes once, not twice.
         """
-        self._advance(int(now // 60))
-        fingerprint = _fingerprint(scope, nonce)
-        live, index, reusable = self._probe(fingerprint)
-        return None if live else (fingerprint, index, reusable)
+        minute = int(now // 60)
+        if minute != self._current:
+            self._advance(minute)
+        # One hash and one probe per call: this runs on every call, so inline.
+        digest = hashlib.blake2b(f"{scope}\0{nonce}".encode(), digest_size=8).digest()
+        fingerprint = (int.from_bytes(digest, "big") >> 16) or 1
+        slots, mask, current = self._slots, self._mask, self._current & _MINUTE_MASK
+        index = _home(fingerprint, mask)
+        reusable = -1
+        while True:
+            slot = slots[index]
+            if slot == 0:
+                return fingerprint, index, reusable
+            live = 0 < ((slot & _MINUTE_MASK) - current) & _MINUTE_MASK < _HALF  # `_after`
+            if slot >> 16 == fingerprint:
+                return None if live else (fingerprint, index, index)
+            if not live and reusable < 0:
+                reusable = index
+            index = (index + 1) & mask
 
     def keep(self, slot: NonceClaimSlot, expires_at: float) -> None:
         """Remember the nonce `claim` found room for, until `expires_at`."""
@@ -125,22 +134,6 @@ class MemoryNonceStore:
             return False
         self.keep(slot, expires_at)
         return True
-
-    def _probe(self, fingerprint: int) -> tuple[bool, int, int]:
-        """(live entry found, first empty slot, first reusable slot or -1)."""
-        slots, mask, current = self._slots, self._mask, self._current & _MINUTE_MASK
-        index = _home(fingerprint, mask)
-        reusable = -1
-        while True:
-            slot = slots[index]
-            if slot == 0:
-                return False, index, reusable
-            live = _after(slot & _MINUTE_MASK, current)
-            if slot >> 16 == fingerprint:
-                return live, index, index if not live else reusable
-            if not live and reusable < 0:
-                reusable = index
-            index = (index + 1) & mask
 
     def size(self) -> int:
         return self._live
@@ -196,11 +189,10 @@ class QuotaLimits:
 class NonceQuota:
     """Fixed one-minute windows of kept nonces per AccessKey and per account.
 
-    A call is checked before the guard and counted once its nonce is kept; a call over
-    either quota is refused before its nonce is stored, so it has no effect and its
-    nonce may still be accepted once, later. Concurrent calls of one process between
-    check and count may overshoot by at most the calls in flight. Memory is one counter
-    per key and account active in the current minute.
+    A call is counted before the guard and given back when the guard keeps no nonce for
+    it (a replay, a throttled call); a call over either quota is refused before its
+    nonce is stored, so it has no effect and its nonce may still be accepted once,
+    later. Memory is one counter per key and account active in the current minute.
     """
 
     def __init__(self, limits: QuotaLimits | None = None) -> None:
@@ -212,21 +204,24 @@ class NonceQuota:
     def reset(self) -> None:
         self._window, self._by_key, self._by_account = -1, {}, {}
 
-    def check(self, access_key_id: str, account_id: str, now: float) -> float | None:
-        """None if the key and its account are within their quota; else the seconds
-        until the next window."""
+    def take(self, access_key_id: str, account_id: str, now: float) -> float | None:
+        """Count one nonce for this key and account and answer None, or, over either
+        quota, count nothing and answer the seconds until the next window."""
         window = int(now // self.limits.window)
         if window != self._window:
             self._window, self._by_key, self._by_account = window, {}, {}
-        if (
-            self._by_key.get(access_key_id, 0) >= self.limits.per_key
-            or self._by_account.get(account_id, 0) >= self.limits.per_account
-        ):
+        by_key, by_account = self._by_key, self._by_account
+        key_count = by_key.get(access_key_id, 0)
+        account_count = by_account.get(account_id, 0)
+        if key_count >= self.limits.per_key or account_count >= self.limits.per_account:
             return max((window + 1) * self.limits.window - now, 0.001)
+        by_key[access_key_id], by_account[account_id] = key_count + 1, account_count + 1
         return None
 
-    def count(self, access_key_id: str, account_id: str) -> None:
-        """One more nonce kept for this key and account (in the window `check` saw)."""
+    def give_back(self, access_key_id: str, account_id: str) -> None:
+        """Uncount a `take` whose nonce was not kept after all (a replay, a throttled call)."""
         by_key, by_account = self._by_key, self._by_account
-        by_key[access_key_id] = by_key.get(access_key_id, 0) + 1
-        by_account[account_id] = by_account.get(account_id, 0) + 1
+        if by_key.get(access_key_id, 0) > 0:
+            by_key[access_key_id] -= 1
+        if by_account.get(account_id, 0) > 0:
+            by_account[account_id] -= 1

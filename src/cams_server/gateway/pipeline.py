@@ -82,11 +82,12 @@ class Gateway:
         host = request.header("host") or ""
         product = "Cams"
         try:
-            op = self._resolve(request, params)
+            version = signature_version(request, params)
+            op = self._resolve(request, params, version)
             product = op.product.capitalize()
             record.action = op.name
             parsed = op.parse_parameters(params)
-            caller = self._auth.authenticate(request, params)
+            caller = self._auth.authenticate(request, params, version)
             record.principal = caller.principal.arn
             if self._faults is not None:
                 await self._inject(op, caller)
@@ -117,21 +118,23 @@ class Gateway:
             record.code, record.status = error.code, error.status
             return encode_error(error, record.request_id, host, product, xml)
 
-    def _resolve(self, request: WireRequest, params: dict[str, str]) -> Operation:
+    def _resolve(
+        self, request: WireRequest, params: dict[str, str], signed_with: str | None
+    ) -> Operation:
         # Only what the signature covers names the call: V1 signs parameters, not headers.
-        if signature_version(request, params) == "V1":
-            action, version = params.get("Action"), params.get("Version")
+        if signed_with == "V1":
+            action, api_version = params.get("Action"), params.get("Version")
         else:
             action = request.header("x-acs-action") or params.get("Action")
-            version = request.header("x-acs-version") or params.get("Version")
+            api_version = request.header("x-acs-version") or params.get("Version")
         if not action:
             raise errors.invalid_action(
                 "",
                 "No action was given: send it as the x-acs-action header or the Action parameter.",
             )
-        if action in self._catalog and not version:
+        if action in self._catalog and not api_version:
             raise errors.missing_parameter("Version")
-        op = self._catalog.resolve(action, version or "")
+        op = self._catalog.resolve(action, api_version or "")
         if request.method not in op.methods:
             raise errors.unsupported_http_method(request.method)
         if not request.secure and "HTTP" not in op.schemes:
@@ -174,7 +177,7 @@ class Gateway:
         """The tenant's nonce quota, the nonce once, then the flow window."""
         account = caller.principal.account_id
         now = self._clock.now()
-        quota_wait = self._quota.check(caller.access_key_id, account, now)
+        quota_wait = self._quota.take(caller.access_key_id, account, now)
         if quota_wait is not None:
             raise self._over_quota(caller, quota_wait)
         flow = None if op.flow_limit is None else FlowRequest(f"{account}:{op.name}", op.flow_limit)
@@ -183,16 +186,18 @@ class Gateway:
             # whose extra task would cost every call.
             admission = await self._guard.admit(caller.nonce, flow, now)
         except GuardUnavailable as exc:
+            self._quota.give_back(caller.access_key_id, account)
             log.warning("call guard unavailable: %s", exc)
             raise errors.service_unavailable(
                 "Nonces and flow control cannot be checked right now; retry shortly."
             ) from None
+        if admission.admitted:
+            return  # its nonce was kept (and counted)
+        self._quota.give_back(caller.access_key_id, account)
         if not admission.nonce_fresh:
             raise errors.signature_nonce_used(caller.nonce.nonce)
-        if admission.wait is None or flow is None:
-            self._quota.count(caller.access_key_id, account)  # its nonce was kept
-            return
         wait = admission.wait
+        assert wait is not None and flow is not None  # a throttled call: both are set
         ms = max(1, math.ceil(wait * 1000))
         reset = int(self._clock.now() + wait)
         headers = {

@@ -148,8 +148,9 @@ class GatewayHttpProtocol(HttpToolsProtocol):
     # -- parser callbacks ----------------------------------------------------------------
 
     def on_headers_complete(self) -> None:
-        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
-        if size > self._limits.max_head_bytes:
+        if self._head_bytes > self._limits.max_head_bytes and self._head_size() > (
+            self._limits.max_head_bytes
+        ):  # the bytes read may include a body: only then is the head measured exactly
             # The one way to stop httptools mid-read is an error from a callback; uvicorn
             # answers it through `send_400_response`, which sends this refusal instead.
             self._refusal = self._head_too_large()
@@ -169,15 +170,26 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             self.due = _NEVER  # the application has the request: not the client's turn
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if self.transport.is_closing() or not self.cycle.response_complete:
-            return  # closing, or a pipelined request has started
+        # uvicorn's own, but for its keep-alive timer (a timer handle per call): the idle
+        # deadline below replaces it, as one mechanism for every connection deadline.
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
         if self._reading_head:
             self._arm(self._limits.head_timeout, self._head_expired)
         elif self._in_body:
             self._arm(self._limits.body_timeout, self._body_expired)
         else:
             self._arm(self._limits.keep_alive_timeout, self._idle_expired)
+
+    def _head_size(self) -> int:
+        """The request line and headers as parsed (the line's method and version aside)."""
+        return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
 
     # -- deadlines -----------------------------------------------------------------------
 

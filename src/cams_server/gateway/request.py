@@ -145,7 +145,7 @@ class WireRequest:
         pairs: list[tuple[str, str]] = []
         if form and body and content_type(self.headers) == FORM_CONTENT_TYPE:
             pairs = parse_pairs(body, "form body", MAX_PARAMETERS - len(self.query))
-        repeated = _first_repeat(self.query, pairs)
+        repeated = _first_repeat(self.query, pairs) if len(self.query) + len(pairs) > 1 else None
         if repeated is not None:
             raise invalid_parameter(
                 repeated,
