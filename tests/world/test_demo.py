@@ -14,6 +14,7 @@ import pytest
 
 from cams_server.store.database import Database
 from cams_server.store.enablements import list_enablements
+from cams_server.store.keyring import key_source
 from cams_server.store.world_repo import apply_world, load_world_from
 from cams_server.world.demo import DEMO_ACCOUNT_ID, settle_demo
 from cams_server.world.toml_file import load_world
@@ -23,7 +24,7 @@ WORLDS = Path(__file__).parent.parent / "worlds"
 
 @pytest.fixture
 def database(tmp_path: Path) -> Database:
-    db = Database(f"sqlite:///{tmp_path / 'cams.db'}")
+    db = Database(f"sqlite:///{tmp_path / 'cams.db'}", key_source(tmp_path, environ={}))
     db.migrate()
     return db
 
