@@ -11,7 +11,7 @@ of every account is enabled by a warm-up round (`warmup_requests`) before the me
 run, so a repeat always has an enabled space to repeat. The first-time calls are spread
 evenly: account a's call in round r is a first-time call when (a + r) % 10 == 0.
 
-Requests are raw HTTP/1.1 bytes, signed with `cams_server.gateway.signing` (the module
+Requests are raw HTTP/1.1 bytes, signed with `cams_server.wire.signing` (the module
 the server verifies with), each with its own nonce and the current time; every request
 ends with the blank line that ends its head (the body is empty), which is how the Lua
 replay script splits a file of them.
@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from cams_server.gateway.signing import (
+from cams_server.wire.signing import (
     EMPTY_SHA256,
     V3_ALGORITHM,
     v3_canonical_request,

@@ -116,7 +116,7 @@ def load_sent_records(home: Path, events: int) -> None:
     from decimal import Decimal
 
     from cams_server.cams.ingestion import ingest_records
-    from cams_server.cams.outcomes import SentMessage
+    from cams_server.model.outcomes import SentMessage
     from cams_server.ram.directory import Directory
     from cams_server.store.database import Database
     from cams_server.store.enablements import enable_roi_metric
@@ -333,7 +333,7 @@ def raw_reads(endpoint: str, count: int) -> list[float]:
     from datetime import UTC, datetime
     from urllib.parse import urlencode
 
-    from cams_server.gateway.signing import (
+    from cams_server.wire.signing import (
         EMPTY_SHA256,
         v3_canonical_request,
         v3_signature,

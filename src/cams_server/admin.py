@@ -13,19 +13,19 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from cams_server.cams.catalog import Catalog
 from cams_server.cams.ingestion import RecordError, parse_records
-from cams_server.cams.outcomes import OutcomeEvent, SentMessage
-from cams_server.gateway.encoding import EncodedResponse, encode_json
-from cams_server.gateway.errors import ServiceError
 from cams_server.gateway.faults import Fault, FaultPlan
 from cams_server.gateway.guard import CallGuard
-from cams_server.gateway.request import WireRequest
+from cams_server.model.outcomes import OutcomeEvent, SentMessage
 from cams_server.ram.diagnostics import DiagnosticCodec
+from cams_server.rpc.catalog import Catalog
 from cams_server.store.database import Database
 from cams_server.store.enablements import list_enablements
 from cams_server.store.statistics import IngestResult
 from cams_server.store.world_repo import apply_world, load_world_from
+from cams_server.wire.encoding import EncodedResponse, encode_json
+from cams_server.wire.errors import ServiceError
+from cams_server.wire.request import WireRequest
 from cams_server.world.toml_file import dump_world, parse_world
 from cams_server.world.validation import WorldError, policy_warnings
 

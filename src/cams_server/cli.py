@@ -12,12 +12,14 @@ from pathlib import Path
 
 import click
 
+from cams_server.cams.demo import DEMO_ACCOUNT_ID, settle_demo
 from cams_server.cams.ingestion import RecordError, ingest_records, parse_records
 from cams_server.cams.simulation import Funnel, TemplateMix
 from cams_server.cams.simulation import simulate as simulate_traffic
 from cams_server.cams.upstream import GraphApi
 from cams_server.gateway.protocol import HttpLimits
 from cams_server.logs import configure_logging
+from cams_server.model.world import World
 from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.ram.directory import Directory
 from cams_server.server import ServerSettings, default_home
@@ -38,8 +40,6 @@ from cams_server.store.serve_lock import PostgresServeLock, ServeLock, ServeLock
 from cams_server.store.statistics import IngestResult
 from cams_server.store.world_repo import apply_world, load_world_from
 from cams_server.tls import TlsFiles, ensure_self_signed
-from cams_server.world.demo import DEMO_ACCOUNT_ID, settle_demo
-from cams_server.world.model import World
 from cams_server.world.toml_file import dump_world, load_world
 from cams_server.world.validation import WorldError, policy_warnings
 

@@ -16,8 +16,7 @@ from pathlib import Path
 
 from cams_server.admin import AdminApi
 from cams_server.cams.ingestion import ingest_records
-from cams_server.cams.operations import implemented_catalog, run_operation
-from cams_server.cams.outcomes import OutcomeEvent, SentMessage
+from cams_server.cams.product import CAMS
 from cams_server.cams.upstream import GraphApi, UpstreamWorker
 from cams_server.clock import Clock, SystemClock
 from cams_server.explorer import Explorer, demo_keys_of
@@ -25,25 +24,39 @@ from cams_server.gateway.asgi import GatewayApp, PageRoutes
 from cams_server.gateway.auth import Authenticator
 from cams_server.gateway.faults import FaultPlan
 from cams_server.gateway.guard import CallGuard, MemoryGuard
+from cams_server.gateway.metrics import ServerMetrics
 from cams_server.gateway.nonces import NonceQuota, QuotaLimits
 from cams_server.gateway.pipeline import Gateway
 from cams_server.gateway.redis_guard import RedisGuard
 from cams_server.gateway.sqlite_guard import SqliteGuard
-from cams_server.metrics import ServerMetrics
+from cams_server.model.outcomes import OutcomeEvent, SentMessage
 from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.ram.sts_tokens import StsTokenCodec
+from cams_server.rpc.catalog import Catalog
+from cams_server.rpc.operations import Operations
 from cams_server.store.database import DIAGNOSTIC_KEY, STS_KEY, Database, default_database_url
 from cams_server.store.keyring import MASTER_KEY_ENV, KeySource, SecretsError, key_source
 from cams_server.store.private_files import private_directory
 from cams_server.store.reset import reset_state
 from cams_server.store.serve_lock import PostgresServeLock, ServeLock
 from cams_server.store.statistics import IngestResult
+from cams_server.store.world_cache import WorldCache
+from cams_server.sts.product import STS
 from cams_server.webhooks import WhatsAppWebhook
-from cams_server.world.cache import WorldCache
 
-__all__ = ["ServerSettings", "ServerState", "build_app", "default_home"]
+__all__ = [
+    "PRODUCTS",
+    "ServerSettings",
+    "ServerState",
+    "build_app",
+    "default_home",
+    "implemented_catalog",
+]
 
 log = logging.getLogger("cams_server")
+
+# The products this server answers, each with its metadata, handlers and checks.
+PRODUCTS = (CAMS, STS)
 
 
 def _graph_from_environment() -> GraphApi | None:
@@ -119,7 +132,8 @@ class ServerState:
                 self.serve_lock = PostgresServeLock(self.database.engine)
         self.sts = StsTokenCodec(self.database.secret_key(STS_KEY))
         self.world = WorldCache(self.database, self.sts, settings.clock)
-        self.catalog = implemented_catalog()
+        self.operations = Operations(PRODUCTS)
+        self.catalog = self.operations.catalog
         self.guard = self._guard()
         self.nonce_quota = NonceQuota(settings.nonce_quota)
         self.faults = FaultPlan()
@@ -137,7 +151,7 @@ class ServerState:
             authenticator=self.authenticator,
             diagnostics=self.diagnostics,
             clock=settings.clock,
-            run=run_operation,
+            run=self.operations.run,
             faults=self.faults,
             sts=self.sts,
             upstream_configured=settings.graph is not None,
@@ -241,6 +255,11 @@ class ServerState:
     def ingest(self, messages: list[SentMessage], events: list[OutcomeEvent]) -> IngestResult:
         """Record message outcomes against the live world (see cams/ingestion.py)."""
         return ingest_records(self.database, self.world.directory, messages, events)
+
+
+def implemented_catalog() -> Catalog:
+    """The catalog of every operation this server answers."""
+    return Operations(PRODUCTS).catalog
 
 
 def build_app(settings: ServerSettings | None = None) -> GatewayApp:

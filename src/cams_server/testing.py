@@ -31,17 +31,17 @@ from typing import Any, Literal
 
 import pytest
 
+from cams_server.cams.demo import demo_world
 from cams_server.cams.upstream import GraphApi
 from cams_server.clock import Clock, SystemClock
 from cams_server.gateway.nonces import QuotaLimits
 from cams_server.gateway.protocol import HttpLimits, uvicorn_config
+from cams_server.model.world import World
 from cams_server.server import ServerSettings, ServerState
 from cams_server.store.enablements import list_enablements
 from cams_server.store.keyring import MASTER_KEY_ENV
 from cams_server.store.world_repo import apply_world
 from cams_server.tls import ensure_self_signed
-from cams_server.world.demo import demo_world
-from cams_server.world.model import World
 from cams_server.world.toml_file import load_world, parse_world
 
 __all__ = ["CamsServer", "cams_server", "cams_world"]

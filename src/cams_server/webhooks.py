@@ -16,11 +16,11 @@ import logging
 from collections.abc import Callable
 
 from cams_server.cams.ingestion import RecordError, parse_webhook
-from cams_server.cams.outcomes import OutcomeEvent
-from cams_server.gateway.encoding import EncodedResponse, encode_json
-from cams_server.gateway.errors import ServiceError
-from cams_server.gateway.request import WireRequest
+from cams_server.model.outcomes import OutcomeEvent
 from cams_server.store.statistics import IngestResult
+from cams_server.wire.encoding import EncodedResponse, encode_json
+from cams_server.wire.errors import ServiceError
+from cams_server.wire.request import WireRequest
 
 __all__ = ["WEBHOOK_PATH", "WhatsAppWebhook"]
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cams_server.cams.catalog import (
+from cams_server.rpc.catalog import (
     Catalog,
     DocumentedError,
     Operation,
@@ -15,10 +15,10 @@ from cams_server.cams.catalog import (
     load_metadata,
     operations_from_metadata,
 )
-from cams_server.gateway.errors import ServiceError
+from cams_server.wire.errors import ServiceError
 
-CAMS_METADATA = "cams-2020-06-06-metadata.json"
-STS_METADATA = "sts-2015-04-01-metadata.json"
+CAMS_METADATA = ("cams_server.cams", "cams-2020-06-06-metadata.json")
+STS_METADATA = ("cams_server.sts", "sts-2015-04-01-metadata.json")
 ROI = "EnableWhatsappROIMetric"
 METRICS = ("GetChatappTemplateMetric", "GetChatappPhoneNumberMetric")
 
@@ -115,7 +115,7 @@ def test_roi_response(roi: Operation) -> None:
 
 
 def test_metric_operations_have_flow_limit_50() -> None:
-    ops = {op.name: op for op in operations_from_metadata(load_metadata(CAMS_METADATA))}
+    ops = {op.name: op for op in operations_from_metadata(load_metadata(*CAMS_METADATA))}
     assert set(ops) == {ROI, *METRICS}
     for name in METRICS:
         assert ops[name].flow_limit == 50
@@ -124,7 +124,7 @@ def test_metric_operations_have_flow_limit_50() -> None:
 
 
 def test_operations_from_metadata_subset() -> None:
-    ops = operations_from_metadata(load_metadata(CAMS_METADATA), [METRICS[0]])
+    ops = operations_from_metadata(load_metadata(*CAMS_METADATA), [METRICS[0]])
     assert [op.name for op in ops] == [METRICS[0]]
 
 
@@ -149,7 +149,7 @@ def test_catalog_across_products_is_sorted() -> None:
 
 
 def test_catalog_refuses_duplicates() -> None:
-    ops = operations_from_metadata(load_metadata(CAMS_METADATA), [ROI])
+    ops = operations_from_metadata(load_metadata(*CAMS_METADATA), [ROI])
     with pytest.raises(ValueError, match="declared twice"):
         Catalog(ops + ops)
 
@@ -314,7 +314,7 @@ def test_parse_parameters_missing_required() -> None:
 
 
 def test_parse_parameters_sts_assume_role_needs_role_arn() -> None:
-    (assume_role,) = operations_from_metadata(load_metadata(STS_METADATA), ["AssumeRole"])
+    (assume_role,) = operations_from_metadata(load_metadata(*STS_METADATA), ["AssumeRole"])
     with pytest.raises(ServiceError) as info:
         assume_role.parse_parameters({"RoleSessionName": "ci"})
     assert info.value.code == "MissingRoleArn"

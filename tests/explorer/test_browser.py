@@ -190,8 +190,8 @@ def test_a_demo_key_can_be_picked(tab: Tab) -> None:
     Explorer given acme's keys as its demo keys (the API stays the real server's)."""
     from playwright.sync_api import expect
 
-    from cams_server.cams.operations import implemented_catalog
     from cams_server.explorer import Explorer
+    from cams_server.server import implemented_catalog
     from tests.explorer.test_pages import get
 
     keys = [("acme account (root)", *KEYS["acme-root"]), ("RAM user rita", *KEYS["rita"])]

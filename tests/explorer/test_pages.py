@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from cams_server.cams.catalog import Catalog, Operation
-from cams_server.cams.operations import implemented_catalog
+from cams_server.cams.demo import demo_world
 from cams_server.explorer import Explorer, demo_keys_of
 from cams_server.explorer.pages import rate_limit_text
-from cams_server.gateway.encoding import EncodedResponse
-from cams_server.gateway.request import WireRequest
-from cams_server.world.demo import demo_world
+from cams_server.rpc.catalog import Catalog, Operation
+from cams_server.server import implemented_catalog
+from cams_server.wire.encoding import EncodedResponse
+from cams_server.wire.request import WireRequest
 
 CATALOG = implemented_catalog()
 HOST = "127.0.0.1:18080"

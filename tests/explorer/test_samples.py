@@ -20,9 +20,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cams_server.cams.catalog import Operation
-from cams_server.cams.catalog import load_metadata as load_catalog_metadata
-from cams_server.cams.operations import implemented_catalog
 from cams_server.explorer.samples import (
     ENV_ACCESS_KEY_ID,
     ENV_ACCESS_KEY_SECRET,
@@ -32,6 +29,9 @@ from cams_server.explorer.samples import (
     java_sample,
     parse_values,
 )
+from cams_server.rpc.catalog import Operation
+from cams_server.rpc.catalog import load_metadata as load_catalog_metadata
+from cams_server.server import implemented_catalog
 from tests.explorer.conftest import Site
 from tests.sdk.clients import KEYS
 
@@ -244,7 +244,9 @@ def test_node_samples_name_what_the_installed_sdk_has(op: Operation, node: str) 
     declarations = (NODE_SDK / "dist" / "client.d.ts").read_text()
     common = {
         p["name"]
-        for p in load_catalog_metadata("cams-2020-06-06-metadata.json")["commonParameters"]
+        for p in load_catalog_metadata("cams_server.cams", "cams-2020-06-06-metadata.json")[
+            "commonParameters"
+        ]
     }
     values = parse_values(op, example_values(op))
     code = next(s.code for s in all_samples(op, values, "h:1") if s.language == "node")

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from cams_server.gateway.signing import (
+from cams_server.wire.signing import (
     EMPTY_SHA256,
     v3_canonical_request,
     v3_signature,
@@ -159,7 +159,7 @@ def test_the_pages_sha256_and_hmac_match_hashlib(node: str) -> None:
 
 
 def test_percent_encoding_and_validation(node: str) -> None:
-    from cams_server.gateway.signing import percent_encode
+    from cams_server.wire.signing import percent_encode
 
     samples = ["a b", "+", "~", "!'()*", "é", "😀", "/?#[]@", "-_."]
     integer64 = {"name": "Start", "type": "integer", "format": "int64", "required": True}

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from cams_server.gateway.auth import NonceClaim
 from cams_server.gateway.guard import CallGuard, FlowRequest, MemoryGuard
 from cams_server.gateway.redis_guard import RedisGuard
 from cams_server.gateway.sqlite_guard import SqliteGuard
+from cams_server.rpc.caller import NonceClaim
 from cams_server.store.database import Database
 
 NOW = 1_900_000_000.0

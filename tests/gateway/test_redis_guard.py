@@ -6,9 +6,9 @@ import asyncio
 import time
 import uuid
 
-from cams_server.gateway.auth import NonceClaim
 from cams_server.gateway.guard import FlowRequest
 from cams_server.gateway.redis_guard import RedisGuard
+from cams_server.rpc.caller import NonceClaim
 
 
 def _run(redis_url: str, scenario: object) -> object:

@@ -22,7 +22,7 @@ from darabonba.request import DaraRequest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cams_server.gateway.signing import (
+from cams_server.wire.signing import (
     EMPTY_SHA256,
     V3_ALGORITHM,
     percent_encode,

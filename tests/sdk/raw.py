@@ -1,6 +1,6 @@
 """Hand-made requests for what no SDK sends: tampered, stale, replayed or malformed calls.
 
-Signing reuses `cams_server.gateway.signing`; the fixed vectors in
+Signing reuses `cams_server.wire.signing`; the fixed vectors in
 tests/gateway/test_signing.py pin that module to the SDKs' own output.
 """
 
@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from cams_server.gateway.signing import (
+from cams_server.wire.signing import (
     EMPTY_SHA256,
     sha256_hex,
     v1_signature,

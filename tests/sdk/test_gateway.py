@@ -27,17 +27,17 @@ from alibabacloud_tea_openapi.models import Config
 from aliyunsdkcore.acs_exception.exceptions import ServerException as LegacyServerException
 from aliyunsdkcore.client import AcsClient
 
-from cams_server.cams.catalog import _MAX_STRING
-from cams_server.cams.operations import implemented_catalog
 from cams_server.clock import ManualClock
-from cams_server.gateway.signing import (
+from cams_server.rpc.catalog import _MAX_STRING
+from cams_server.server import implemented_catalog
+from cams_server.testing import CamsServer
+from cams_server.wire.signing import (
     EMPTY_SHA256,
     v1_signature,
     v1_string_to_sign,
     v3_canonical_request,
     v3_string_to_sign,
 )
-from cams_server.testing import CamsServer
 from tests.sdk import raw
 from tests.sdk.clients import KEYS, enable, legacy_client, legacy_request, v3_client
 from tests.sdk.wire_asserts import (

@@ -36,8 +36,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cams_server.clock import ManualClock
-from cams_server.gateway.signing import sha256_hex
 from cams_server.testing import CamsServer
+from cams_server.wire.signing import sha256_hex
 from tests.sdk import raw
 from tests.sdk.clients import KEYS
 from tests.sdk.wire_asserts import exchange, parse_response, sign_v3

@@ -21,14 +21,14 @@ import pytest
 
 from cams_server.clock import ManualClock
 from cams_server.gateway.nonces import QuotaLimits
-from cams_server.gateway.request import MAX_PARAMETERS
-from cams_server.gateway.signing import (
+from cams_server.testing import CamsServer
+from cams_server.wire.request import MAX_PARAMETERS
+from cams_server.wire.signing import (
     EMPTY_SHA256,
     sha256_hex,
     v1_signature,
     v1_string_to_sign,
 )
-from cams_server.testing import CamsServer
 from tests.sdk import raw
 from tests.sdk.clients import KEYS
 from tests.sdk.wire_asserts import (

@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from cams_server.clock import ManualClock
-from cams_server.gateway.request import MAX_BODY_BYTES
 from cams_server.testing import CamsServer
+from cams_server.wire.request import MAX_BODY_BYTES
 from tests.sdk import raw
 from tests.sdk.clients import KEYS
 from tests.sdk.wire_asserts import (

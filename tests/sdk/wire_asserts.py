@@ -21,7 +21,7 @@ import pytest
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 from aliyunsdkcore.acs_exception.exceptions import ServerException as LegacyServerException
 
-from cams_server.gateway.signing import (
+from cams_server.wire.signing import (
     V3_ALGORITHM,
     sha256_hex,
     v3_canonical_request,

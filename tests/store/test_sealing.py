@@ -22,6 +22,7 @@ from alibabacloud_sts20150401.models import AssumeRoleRequest
 from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_tea_openapi.models import Config
 
+from cams_server.model.world import World
 from cams_server.store.database import DIAGNOSTIC_KEY, STS_KEY, Database
 from cams_server.store.keyring import KeySource, MasterKey, MasterKeyError, key_source
 from cams_server.store.schema import (
@@ -39,7 +40,6 @@ from cams_server.store.schema import (
 from cams_server.store.sealing import rotate_master_key
 from cams_server.store.world_repo import apply_world, load_world_from
 from cams_server.testing import CamsServer
-from cams_server.world.model import World
 from cams_server.world.toml_file import load_world
 from tests.sdk.clients import KEYS, enable, v3_client
 

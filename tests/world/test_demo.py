@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cams_server.cams.demo import DEMO_ACCOUNT_ID, settle_demo
 from cams_server.store.database import Database
 from cams_server.store.enablements import list_enablements
 from cams_server.store.keyring import key_source
 from cams_server.store.world_repo import apply_world, load_world_from
-from cams_server.world.demo import DEMO_ACCOUNT_ID, settle_demo
 from cams_server.world.toml_file import load_world
 
 WORLDS = Path(__file__).parent.parent / "worlds"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cams_server.world.model import (
+from cams_server.model.world import (
     DEFAULT_REGION,
     AccessKeySpec,
     AccountSpec,

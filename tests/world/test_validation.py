@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cams_server.world.model import AccessKeySpec, AccountSpec, SpaceSpec, World
+from cams_server.model.world import AccessKeySpec, AccountSpec, SpaceSpec, World
 from cams_server.world.toml_file import parse_world
 from cams_server.world.validation import WorldError, policy_warnings, validate_world
 

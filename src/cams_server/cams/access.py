@@ -1,22 +1,20 @@
-"""The product-level checks every CAMS operation makes, in the documented order.
+"""The product-level checks of CAMS operations, in the documented order.
 
-Subscription (`Product.Unsubscript`), then RAM (`Ram.PermissionDeny` with the
-`AccessDeniedDetail` object), then, for operations on a space, ownership
-(`Unknown.ResourceOwnerId`) and ISV codes.
+Subscription (`Product.Unsubscript`) before RAM (`rpc.access.authorize`), then, for
+operations on a space, ownership (`Unknown.ResourceOwnerId`) and ISV codes.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from cams_server.cams.context import CallContext
-from cams_server.ram.diagnostics import access_denied_detail
 from cams_server.ram.directory import SpaceRecord
-from cams_server.ram.evaluation import PolicyDecision, evaluate
+from cams_server.ram.evaluation import PolicyDecision
 from cams_server.ram.names import name_key
 from cams_server.ram.principals import PrincipalKind
+from cams_server.rpc.access import denial
+from cams_server.rpc.context import CallContext
+from cams_server.wire.errors import ServiceError
 
-__all__ = ["authorize", "authorize_space", "check_subscription", "denial"]
+__all__ = ["authorize_space", "check_subscription"]
 
 
 def check_subscription(ctx: CallContext) -> None:
@@ -27,72 +25,6 @@ def check_subscription(ctx: CallContext) -> None:
             f"Account {ctx.caller.principal.account_id} has not opened Chat App Message Service; "
             "open it (cams = true in the world file) and retry.",
         )
-
-
-def denial(
-    ctx: CallContext,
-    decision: PolicyDecision,
-    resource: str,
-    hint: str,
-    diagnostic: dict[str, Any],
-    policy_type: str = "AccountLevelIdentityBasedPolicy",
-    action: str | None = None,
-    code: str = "Ram.PermissionDeny",
-) -> Exception:
-    """The operation's permission error with its `AccessDeniedDetail`, whose sealed
-    diagnostic tells the operator everything the caller is not told."""
-    principal = ctx.caller.principal
-    action = action or ctx.operation.ram_action
-    encoded = ctx.diagnostics.encode(
-        {
-            "RequestId": ctx.request_id,
-            "Principal": {
-                "Arn": principal.arn,
-                "Type": str(principal.kind),
-                "AccountId": principal.account_id,
-            },
-            "Action": action,
-            "Resource": resource,
-            "Context": ctx.condition_context(),
-            "NoPermissionType": decision.no_permission_type,
-            "EvaluatedPolicies": list(decision.evaluated),
-            "AllowingPolicies": list(decision.allowing),
-            "DenyingPolicies": list(decision.denying),
-            **diagnostic,
-        }
-    )
-    detail = access_denied_detail(principal, action, decision, encoded, policy_type)
-    return ctx.operation.error(code, hint, access_denied_detail=detail)
-
-
-def authorize(ctx: CallContext) -> None:
-    """The RAM decision for the operation's action on `acs:cams:<region>:<account>:*`."""
-    principal = ctx.caller.principal
-    if principal.is_root:
-        return
-    resource = ctx.directory.resource_arn(ctx.operation.product, principal.account_id)
-    session = ctx.caller.session_policy
-    decision = evaluate(
-        ctx.directory.policies_of(principal),
-        ctx.operation.ram_action,
-        resource,
-        ctx.condition_context(),
-        session_policies=None if session is None else [session],
-    )
-    if decision.allowed:
-        return
-    if decision.explicit_deny:
-        hint = (
-            f"{principal.arn} is explicitly denied {ctx.operation.ram_action} by a policy "
-            "attached to it; the operator can decode EncodedDiagnosticMessage "
-            "(cams-server ram decode-diagnostic) to see which."
-        )
-    else:
-        hint = (
-            f"{principal.arn} has no policy allowing {ctx.operation.ram_action} on {resource}: "
-            "attach one (for example AliyunCAMSFullAccess) to the user, its group or role."
-        )
-    raise denial(ctx, decision, resource, hint, {})
 
 
 def authorize_space(
@@ -123,7 +55,7 @@ def authorize_space(
     )
     denied = PolicyDecision(False, False, (), (), ())
 
-    def refuse(hint: str, reason: str) -> Exception:
+    def refuse(hint: str, reason: str) -> ServiceError:
         return denial(ctx, denied, resource, hint, {"IsvCheck": reason}, "IsvAuthorization")
 
     if isv_code is None:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from cams_server.cams.outcomes import BUTTON_TYPES, OutcomeEvent, SentMessage
+from cams_server.model.outcomes import BUTTON_TYPES, OutcomeEvent, SentMessage
 from cams_server.ram.directory import Directory
 from cams_server.store.database import Database
 from cams_server.store.statistics import IngestResult, MessageOwner, ingest

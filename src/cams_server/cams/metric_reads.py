@@ -12,11 +12,11 @@ from collections import defaultdict
 from typing import Any
 
 from cams_server.cams.access import authorize_space
-from cams_server.cams.context import CallContext
-from cams_server.cams.outcomes import BUCKET_MS
-from cams_server.gateway.errors import invalid_parameter
+from cams_server.model.outcomes import BUCKET_MS
+from cams_server.rpc.context import CallContext
 from cams_server.store.enablements import enablement_times
 from cams_server.store.statistics import read_phone_buckets, read_template_buckets
+from cams_server.wire.errors import invalid_parameter
 
 __all__ = ["get_chatapp_phone_number_metric", "get_chatapp_template_metric"]
 

@@ -6,18 +6,15 @@ upstream, irreversible through the API.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from cams_server.cams.access import authorize_space
-from cams_server.cams.context import CallContext
-from cams_server.gateway.encoding import OK_FIELDS
+from cams_server.rpc.context import CallContext
 from cams_server.store.enablements import enable_roi_metric
+from cams_server.wire.encoding import Ok
 
 __all__ = ["enable_whatsapp_roi_metric"]
 
 
-async def enable_whatsapp_roi_metric(ctx: CallContext) -> Mapping[str, Any]:
+async def enable_whatsapp_roi_metric(ctx: CallContext) -> Ok:
     space_id = ctx.params.get("CustSpaceId")
     isv_code = ctx.params.get("IsvCode")
     space = authorize_space(ctx, space_id, isv_code)
@@ -41,4 +38,4 @@ async def enable_whatsapp_roi_metric(ctx: CallContext) -> Mapping[str, Any]:
             upstream,
         )
         ctx.enablements.remember(account_id, space_id)
-    return OK_FIELDS
+    return Ok()

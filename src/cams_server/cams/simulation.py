@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from cams_server.cams.outcomes import OutcomeEvent, SentMessage
+from cams_server.model.outcomes import OutcomeEvent, SentMessage
 
 __all__ = ["Funnel", "TemplateMix", "simulate"]
 

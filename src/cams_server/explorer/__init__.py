@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import Any
 
-from cams_server.cams.catalog import Catalog
+from cams_server.cams.demo import DEMO_ACCOUNT_ID
 from cams_server.explorer.pages import (
     DemoKey,
     render_explorer,
@@ -23,12 +23,12 @@ from cams_server.explorer.pages import (
     render_operation,
 )
 from cams_server.explorer.samples import all_samples, parse_values
-from cams_server.gateway import errors
-from cams_server.gateway.encoding import EncodedResponse, encode_error
-from cams_server.gateway.errors import ServiceError
-from cams_server.gateway.request import WireRequest
-from cams_server.world.demo import DEMO_ACCOUNT_ID
-from cams_server.world.model import World
+from cams_server.model.world import World
+from cams_server.rpc.catalog import Catalog
+from cams_server.wire import errors
+from cams_server.wire.encoding import EncodedResponse, encode_error
+from cams_server.wire.errors import ServiceError
+from cams_server.wire.request import WireRequest
 
 __all__ = ["STATIC_FILES", "DemoKey", "Explorer", "demo_keys_of"]
 

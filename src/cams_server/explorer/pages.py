@@ -16,9 +16,9 @@ from html import escape
 from string import Template
 from typing import Any
 
-from cams_server.cams.catalog import Catalog, Operation, ParameterSpec
 from cams_server.ram.conditions import GLOBAL_KEYS
 from cams_server.ram.system_policies import SYSTEM_POLICY_DOCUMENTS
+from cams_server.rpc.catalog import Catalog, Operation, ParameterSpec
 
 __all__ = [
     "DemoKey",

@@ -17,7 +17,7 @@ import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from cams_server.cams.catalog import Operation, ParameterSpec
+from cams_server.rpc.catalog import Operation, ParameterSpec
 
 __all__ = [
     "ENV_ACCESS_KEY_ID",

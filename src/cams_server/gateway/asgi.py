@@ -14,13 +14,13 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
 from cams_server.admin import AdminApi
-from cams_server.gateway import errors
-from cams_server.gateway.encoding import EncodedResponse, encode_error, new_request_id
-from cams_server.gateway.errors import ServiceError
+from cams_server.gateway.metrics import ServerMetrics
 from cams_server.gateway.pipeline import CallRecord, Gateway
-from cams_server.gateway.request import MAX_BODY_BYTES, WireRequest
-from cams_server.metrics import ServerMetrics
 from cams_server.webhooks import WEBHOOK_PATH, WhatsAppWebhook
+from cams_server.wire import errors
+from cams_server.wire.encoding import EncodedResponse, encode_error, new_request_id
+from cams_server.wire.errors import ServiceError
+from cams_server.wire.request import MAX_BODY_BYTES, WireRequest
 
 # Webhook deliveries and admin batches of records may be larger than an API call.
 MAX_INGEST_BYTES = 8 * 1024 * 1024

@@ -13,15 +13,17 @@ import functools
 import hmac
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 from cams_server.clock import Clock
-from cams_server.gateway import errors
-from cams_server.gateway.request import FORM_CONTENT_TYPE, WireRequest, content_type
-from cams_server.gateway.signing import (
+from cams_server.ram.directory import KeyRecord
+from cams_server.rpc.caller import Caller, NonceClaim
+from cams_server.wire import errors
+from cams_server.wire.request import FORM_CONTENT_TYPE, WireRequest, content_type
+from cams_server.wire.signing import (
     EMPTY_SHA256,
+    MAX_SKEW_SECONDS,
     V3_ALGORITHM,
     sha256_hex,
     v1_signature,
@@ -30,20 +32,13 @@ from cams_server.gateway.signing import (
     v3_signature,
     v3_string_to_sign,
 )
-from cams_server.ram.directory import KeyRecord
-from cams_server.ram.policy import Policy
-from cams_server.ram.principals import Principal
 
 __all__ = [
-    "MAX_SKEW_SECONDS",
     "Authenticator",
-    "Caller",
     "CredentialResolver",
-    "NonceClaim",
     "signature_version",
 ]
 
-MAX_SKEW_SECONDS = 15 * 60
 _TIMESTAMP = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,6})?Z"
 )
@@ -70,24 +65,6 @@ def signature_version(request: WireRequest, params: Mapping[str, str]) -> str | 
     if "Signature" in params or "AccessKeyId" in params:
         return "V1"
     return None
-
-
-@dataclass(frozen=True, slots=True)
-class NonceClaim:
-    """A nonce to be accepted once per AccessKey until `expires_at` (epoch seconds)."""
-
-    scope: str
-    nonce: str
-    expires_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    principal: Principal
-    access_key_id: str
-    signature_version: str  # "V3" or "V1"
-    nonce: NonceClaim
-    session_policy: Policy | None = None  # a role session's narrowing policy
 
 
 class CredentialResolver(Protocol):

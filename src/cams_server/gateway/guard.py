@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from cams_server.gateway.auth import NonceClaim
 from cams_server.gateway.flow import MemoryFlowWindow
 from cams_server.gateway.nonces import MemoryNonceStore
+from cams_server.rpc.caller import NonceClaim
 
 __all__ = ["Admission", "CallGuard", "FlowRequest", "GuardUnavailable", "MemoryGuard"]
 

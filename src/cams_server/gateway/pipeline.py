@@ -9,27 +9,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from cams_server.cams.catalog import Catalog, Operation
-from cams_server.cams.context import CallContext
 from cams_server.clock import Clock
-from cams_server.gateway import errors
-from cams_server.gateway.auth import Authenticator, Caller, signature_version
-from cams_server.gateway.encoding import EncodedResponse, encode_error, encode_success
-from cams_server.gateway.errors import ServiceError
+from cams_server.gateway.auth import Authenticator, signature_version
 from cams_server.gateway.faults import FaultPlan
 from cams_server.gateway.guard import CallGuard, FlowRequest, GuardUnavailable
 from cams_server.gateway.nonces import NonceQuota
-from cams_server.gateway.request import WireRequest
 from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.ram.sts_tokens import StsTokenCodec
+from cams_server.rpc.caller import Caller
+from cams_server.rpc.catalog import Catalog, Operation
+from cams_server.rpc.context import CallContext
+from cams_server.rpc.operations import Answer
 from cams_server.store.database import Database
-from cams_server.world.cache import WorldCache
+from cams_server.store.world_cache import WorldCache
+from cams_server.wire import errors
+from cams_server.wire.encoding import EncodedResponse, encode_error, encode_success
+from cams_server.wire.errors import ServiceError
+from cams_server.wire.request import WireRequest
 
 __all__ = ["CallRecord", "Gateway"]
 
@@ -57,7 +58,7 @@ class Gateway:
         authenticator: Authenticator,
         diagnostics: DiagnosticCodec,
         clock: Clock,
-        run: Callable[[CallContext], Awaitable[Mapping[str, Any]]],
+        run: Callable[[CallContext], Awaitable[Answer]],
         sts: StsTokenCodec,
         upstream_configured: bool = False,
         faults: FaultPlan | None = None,

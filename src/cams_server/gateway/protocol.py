@@ -31,10 +31,10 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from cams_server.gateway import errors
-from cams_server.gateway.encoding import encode_error, new_request_id
-from cams_server.gateway.errors import ServiceError
 from cams_server.tls import TlsFiles
+from cams_server.wire import errors
+from cams_server.wire.encoding import encode_error, new_request_id
+from cams_server.wire.errors import ServiceError
 
 __all__ = ["ConnectionDeadlines", "GatewayHttpProtocol", "HttpLimits", "uvicorn_config"]
 

@@ -14,8 +14,8 @@ import hashlib
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from cams_server.gateway.auth import NonceClaim
 from cams_server.gateway.guard import Admission, FlowRequest, GuardUnavailable
+from cams_server.rpc.caller import NonceClaim
 
 __all__ = ["RedisGuard"]
 

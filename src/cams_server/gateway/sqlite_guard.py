@@ -13,8 +13,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from cams_server.gateway.auth import NonceClaim
 from cams_server.gateway.guard import Admission, FlowRequest, GuardUnavailable
+from cams_server.rpc.caller import NonceClaim
 
 __all__ = ["SqliteGuard"]
 

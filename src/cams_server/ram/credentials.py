@@ -7,12 +7,12 @@ a max_session_duration lowered below the session's length, ends it.
 from __future__ import annotations
 
 from cams_server.clock import Clock
-from cams_server.gateway import errors
-from cams_server.gateway.auth import MAX_SKEW_SECONDS
 from cams_server.ram.directory import Directory, KeyRecord
 from cams_server.ram.policy import PolicyError, parse_policy
 from cams_server.ram.principals import Principal, PrincipalKind
 from cams_server.ram.sts_tokens import StsTokenCodec, TokenError, check_role
+from cams_server.wire import errors
+from cams_server.wire.signing import MAX_SKEW_SECONDS
 
 __all__ = ["DirectoryCredentials"]
 

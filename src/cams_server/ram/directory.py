@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from cams_server.model.world import World
 from cams_server.ram.names import name_key
 from cams_server.ram.policy import Policy, parse_policy
 from cams_server.ram.principals import Principal, PrincipalKind
 from cams_server.ram.system_policies import system_policies
-from cams_server.world.model import World
 
 __all__ = [
     "AccountRecord",

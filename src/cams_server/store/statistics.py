@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Table, and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from cams_server.cams.outcomes import DAY_MS, READ_WINDOW_MS, OutcomeEvent, SentMessage, bucket_of
+from cams_server.model.outcomes import DAY_MS, READ_WINDOW_MS, OutcomeEvent, SentMessage, bucket_of
 from cams_server.store.database import Database
 from cams_server.store.schema import (
     click_buckets,

@@ -17,6 +17,18 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Table, delete, select
 
+from cams_server.model.world import (
+    DEFAULT_REGION,
+    AccessKeySpec,
+    AccountSpec,
+    GroupSpec,
+    IsvCodeSpec,
+    PolicySpec,
+    RoleSpec,
+    SpaceSpec,
+    UserSpec,
+    World,
+)
 from cams_server.store.database import Database
 from cams_server.store.schema import (
     access_keys,
@@ -31,18 +43,6 @@ from cams_server.store.schema import (
     spaces,
 )
 from cams_server.store.sealing import Sealer
-from cams_server.world.model import (
-    DEFAULT_REGION,
-    AccessKeySpec,
-    AccountSpec,
-    GroupSpec,
-    IsvCodeSpec,
-    PolicySpec,
-    RoleSpec,
-    SpaceSpec,
-    UserSpec,
-    World,
-)
 from cams_server.world.validation import WorldError
 
 __all__ = ["apply_world", "load_world_from"]

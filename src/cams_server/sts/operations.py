@@ -13,13 +13,13 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from cams_server.cams.access import denial
-from cams_server.cams.context import CallContext
 from cams_server.ram.directory import RoleRecord, numeric_id
 from cams_server.ram.evaluation import PolicyDecision, evaluate
 from cams_server.ram.policy import PolicyError, parse_policy
 from cams_server.ram.principals import PrincipalKind
 from cams_server.ram.trust import ASSUME_ROLE, evaluate_trust
+from cams_server.rpc.access import denial
+from cams_server.rpc.context import CallContext
 
 __all__ = ["assume_role", "get_caller_identity"]
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import tomli_w
 
-from cams_server.world.model import (
+from cams_server.model.world import (
     DEFAULT_REGION,
     AccessKeySpec,
     AccountSpec,

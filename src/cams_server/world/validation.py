@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
+from cams_server.model.world import World
 from cams_server.ram.directory import resource_arn, role_arn
 from cams_server.ram.names import name_key
 from cams_server.ram.policy import PolicyError, Statement, parse_policy, resource_matches
 from cams_server.ram.system_policies import SYSTEM_POLICY_DOCUMENTS
-from cams_server.world.model import World
 
 __all__ = ["MAX_POLICY_DOCUMENT", "WorldError", "policy_warnings", "validate_world"]
 

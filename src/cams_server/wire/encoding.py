@@ -6,14 +6,16 @@ import itertools
 import json
 import os
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
-from cams_server.gateway.errors import ServiceError
+from cams_server.wire.errors import ServiceError
 
 __all__ = [
-    "OK_FIELDS",
     "EncodedResponse",
+    "Ok",
     "encode_error",
     "encode_json",
     "encode_success",
@@ -24,9 +26,18 @@ EncodedResponse = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 _JSON = b"application/json;charset=utf-8"
 
-# The answer of an operation that only says OK (EnableWhatsappROIMetric).
-OK_FIELDS: Mapping[str, str] = {"Code": "OK", "Message": "None", "AccessDeniedDetail": "NONE"}
-_OK_BODY = b'{"RequestId": "%s", "Code": "OK", "Message": "None", "AccessDeniedDetail": "NONE"}'
+
+@dataclass(frozen=True, slots=True)
+class Ok:
+    """The answer of an operation that only says OK (EnableWhatsappROIMetric)."""
+
+    FIELDS: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {"Code": "OK", "Message": "None", "AccessDeniedDetail": "NONE"}
+    )
+
+
+# The OK answer's JSON, prebuilt once from `Ok.FIELDS`: one constant body but for its id.
+_OK_BODY = json.dumps({"RequestId": "@", **Ok.FIELDS}).encode().replace(b"@", b"%s", 1)
 _XML = b"text/xml;charset=utf-8"
 
 
@@ -74,11 +85,13 @@ def _headers(
 
 
 def encode_success(
-    request_id: str, action: str, fields: Mapping[str, Any], xml: bool = False
+    request_id: str, action: str, answer: Mapping[str, Any] | Ok, xml: bool = False
 ) -> EncodedResponse:
-    if fields is OK_FIELDS and not xml:  # the hot path: one constant body but for its id
-        return 200, _headers(request_id, _JSON, {}), _OK_BODY % request_id.encode()
-    body = {"RequestId": request_id, **fields}
+    if isinstance(answer, Ok):
+        if not xml:  # the hot path
+            return 200, _headers(request_id, _JSON, {}), _OK_BODY % request_id.encode()
+        answer = Ok.FIELDS
+    body = {"RequestId": request_id, **answer}
     if xml:
         return 200, _headers(request_id, _XML, {}), _xml(f"{action}Response", body)
     return 200, _headers(request_id, _JSON, {}), json.dumps(body, ensure_ascii=False).encode()

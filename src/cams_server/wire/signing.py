@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 __all__ = [
     "EMPTY_SHA256",
+    "MAX_SKEW_SECONDS",
     "V3_ALGORITHM",
     "percent_encode",
     "sha256_hex",
@@ -27,6 +28,8 @@ __all__ = [
 ]
 
 V3_ALGORITHM = "ACS3-HMAC-SHA256"
+# How far a signed timestamp may be from the server's clock, either way (both versions).
+MAX_SKEW_SECONDS = 15 * 60
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from cams_server.gateway.errors import (
+from cams_server.wire.errors import (
     ServiceError,
     invalid_action,
     invalid_parameter,
@@ -256,20 +256,21 @@ def operations_from_metadata(
     return ops
 
 
-def load_metadata(filename: str) -> dict[str, Any]:
-    text = resources.files("cams_server.cams").joinpath("metadata", filename).read_text("utf-8")
+def load_metadata(package: str, filename: str) -> dict[str, Any]:
+    """Alibaba's API metadata document `<package>/metadata/<filename>`."""
+    text = resources.files(package).joinpath("metadata", filename).read_text("utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 
 
-def load_catalog(implemented: Mapping[str, Iterable[str]]) -> Catalog:
+def load_catalog(implemented: Mapping[tuple[str, str], Iterable[str]]) -> Catalog:
     """The catalog of the operations this server implements.
 
-    `implemented` maps a metadata file name to the operation names that have a
-    handler; metadata of operations without one stays out of the catalog, so an
-    unimplemented operation is `InvalidAction.NotFound` rather than a stub.
+    `implemented` maps a metadata document (package, file name) to the operation names
+    that have a handler; metadata of operations without one stays out of the catalog,
+    so an unimplemented operation is `InvalidAction.NotFound` rather than a stub.
     """
     ops: list[Operation] = []
-    for filename, names in implemented.items():
-        ops.extend(operations_from_metadata(load_metadata(filename), names))
+    for (package, filename), names in implemented.items():
+        ops.extend(operations_from_metadata(load_metadata(package, filename), names))
     return Catalog(ops)

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from cams_server.cams.catalog import Operation
 from cams_server.clock import Clock
-from cams_server.gateway.auth import Caller
-from cams_server.gateway.request import WireRequest
 from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.ram.directory import Directory
 from cams_server.ram.sts_tokens import StsTokenCodec
+from cams_server.rpc.caller import Caller
+from cams_server.rpc.catalog import Operation
 from cams_server.store.database import Database
+from cams_server.wire.request import WireRequest
 
 __all__ = ["DATABASE_TIMEOUT_SECONDS", "CallContext", "EnablementCache"]
 

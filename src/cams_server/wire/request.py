@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from cams_server.gateway.errors import invalid_parameter, unsupported_http_method
+from cams_server.wire.errors import invalid_parameter, unsupported_http_method
 
 __all__ = [
     "FORM_CONTENT_TYPE",

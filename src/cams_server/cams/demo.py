@@ -10,12 +10,7 @@ import secrets
 
 from cams_server.cams.ingestion import ingest_records
 from cams_server.cams.simulation import Funnel, TemplateMix, simulate
-from cams_server.ram.directory import Directory
-from cams_server.store.database import Database
-from cams_server.store.enablements import enable_roi_metric
-from cams_server.store.reset import remove_accounts
-from cams_server.store.world_repo import apply_world, load_world_from
-from cams_server.world.model import (
+from cams_server.model.world import (
     AccessKeySpec,
     AccountSpec,
     IsvCodeSpec,
@@ -23,6 +18,11 @@ from cams_server.world.model import (
     UserSpec,
     World,
 )
+from cams_server.ram.directory import Directory
+from cams_server.store.database import Database
+from cams_server.store.enablements import enable_roi_metric
+from cams_server.store.reset import remove_accounts
+from cams_server.store.world_repo import apply_world, load_world_from
 
 __all__ = ["DEMO_ACCOUNT_ID", "demo_world", "seed_demo", "settle_demo"]
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import threading
 
 from cams_server.clock import Clock
+from cams_server.model.world import World
 from cams_server.ram.credentials import DirectoryCredentials
 from cams_server.ram.directory import Directory
 from cams_server.ram.sts_tokens import StsTokenCodec
 from cams_server.store.database import Database
 from cams_server.store.world_repo import load_world_from
-from cams_server.world.model import World
 
 __all__ = ["EnabledSet", "WorldCache"]
 

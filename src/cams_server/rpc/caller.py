@@ -1,0 +1,28 @@
+"""Who is calling: the principal a signature proved, and the nonce it must not reuse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cams_server.ram.policy import Policy
+from cams_server.ram.principals import Principal
+
+__all__ = ["Caller", "NonceClaim"]
+
+
+@dataclass(frozen=True, slots=True)
+class NonceClaim:
+    """A nonce to be accepted once per AccessKey until `expires_at` (epoch seconds)."""
+
+    scope: str
+    nonce: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    principal: Principal
+    access_key_id: str
+    signature_version: str  # "V3" or "V1"
+    nonce: NonceClaim
+    session_policy: Policy | None = None  # a role session's narrowing policy
