@@ -16,6 +16,8 @@ from typing import Any, Protocol
 from cams_server.cams.ingestion import RecordError, parse_records
 from cams_server.gateway.faults import Fault, FaultPlan
 from cams_server.gateway.guard import CallGuard
+from cams_server.gateway.pipeline import CallRecord
+from cams_server.gateway.routes import BodyReader
 from cams_server.model.outcomes import OutcomeEvent, SentMessage
 from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.rpc.catalog import Catalog
@@ -25,7 +27,7 @@ from cams_server.store.statistics import IngestResult
 from cams_server.store.world_repo import apply_world, load_world_from
 from cams_server.wire.encoding import EncodedResponse, encode_json
 from cams_server.wire.errors import ServiceError
-from cams_server.wire.request import WireRequest
+from cams_server.wire.request import MAX_INGEST_BYTES, WireRequest
 from cams_server.world.toml_file import dump_world, parse_world
 from cams_server.world.validation import WorldError, policy_warnings
 
@@ -84,8 +86,19 @@ class AdminApi:
             ("POST", "/_cams/faults/clear"): self._clear_faults,
         }
 
-    def handles(self, path: str) -> bool:
+    label = "admin"  # one label for the admin API: its paths are caller-chosen
+
+    def owns(self, path: str) -> bool:
         return path.startswith("/_cams/")
+
+    async def respond(
+        self, request: WireRequest, body: BodyReader, record: CallRecord
+    ) -> EncodedResponse:
+        """Refused from the head alone unless the route exists and the token is right;
+        only then is the body read."""
+        self.preflight(request)
+        complete = request.with_body(await body(MAX_INGEST_BYTES), form=True)
+        return await self.handle(complete, record.request_id)
 
     def preflight(self, request: WireRequest) -> None:
         """Refuse an unknown route or a missing token from the request head alone, so

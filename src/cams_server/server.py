@@ -20,14 +20,15 @@ from cams_server.cams.product import CAMS
 from cams_server.cams.upstream import GraphApi, UpstreamWorker
 from cams_server.clock import Clock, SystemClock
 from cams_server.explorer import Explorer, demo_keys_of
-from cams_server.gateway.asgi import GatewayApp, PageRoutes
+from cams_server.gateway.asgi import GatewayApp
 from cams_server.gateway.auth import Authenticator
 from cams_server.gateway.faults import FaultPlan
 from cams_server.gateway.guard import CallGuard, MemoryGuard
-from cams_server.gateway.metrics import ServerMetrics
+from cams_server.gateway.metrics import MetricsRoute, ServerMetrics
 from cams_server.gateway.nonces import NonceQuota, QuotaLimits
 from cams_server.gateway.pipeline import Gateway
 from cams_server.gateway.redis_guard import RedisGuard
+from cams_server.gateway.routes import Route, RpcRoute
 from cams_server.gateway.sqlite_guard import SqliteGuard
 from cams_server.model.outcomes import OutcomeEvent, SentMessage
 from cams_server.ram.diagnostics import DiagnosticCodec
@@ -138,7 +139,7 @@ class ServerState:
         self.nonce_quota = NonceQuota(settings.nonce_quota)
         self.faults = FaultPlan()
         self.metrics = ServerMetrics(lambda: self.guard.sizes())
-        self.pages: PageRoutes | None = Explorer(
+        self.pages = Explorer(
             self.catalog, lambda: demo_keys_of(self.world.directory.world)
         )
         self.diagnostics = DiagnosticCodec(self.database.secret_key(DIAGNOSTIC_KEY))
@@ -230,15 +231,14 @@ class ServerState:
             lambda events: self.ingest([], events),
             in_thread=not self.database.is_sqlite,
         )
-        return GatewayApp(
-            self.gateway,
+        routes: list[Route] = [
+            RpcRoute(self.gateway),
+            MetricsRoute(self.metrics),
             admin,
             webhook,
-            self.metrics,
             self.pages,
-            on_startup=self.start,
-            on_shutdown=self.stop,
-        )
+        ]
+        return GatewayApp(routes, self.metrics, on_startup=self.start, on_shutdown=self.stop)
 
     async def reset(self, world: bool = False) -> None:
         """Forget enablements, statistics, outbox, faults, nonces and windows (and, with

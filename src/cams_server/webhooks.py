@@ -16,11 +16,13 @@ import logging
 from collections.abc import Callable
 
 from cams_server.cams.ingestion import RecordError, parse_webhook
+from cams_server.gateway.pipeline import CallRecord
+from cams_server.gateway.routes import BodyReader
 from cams_server.model.outcomes import OutcomeEvent
 from cams_server.store.statistics import IngestResult
 from cams_server.wire.encoding import EncodedResponse, encode_json
 from cams_server.wire.errors import ServiceError
-from cams_server.wire.request import WireRequest
+from cams_server.wire.request import MAX_INGEST_BYTES, WireRequest
 
 __all__ = ["WEBHOOK_PATH", "WhatsAppWebhook"]
 
@@ -40,6 +42,17 @@ class WhatsAppWebhook:
         self._verify_token = verify_token
         self._ingest = ingest
         self._in_thread = in_thread
+
+    label = WEBHOOK_PATH
+
+    def owns(self, path: str) -> bool:
+        return path == WEBHOOK_PATH
+
+    async def respond(
+        self, request: WireRequest, body: BodyReader, record: CallRecord
+    ) -> EncodedResponse:
+        complete = request.with_body(await body(MAX_INGEST_BYTES), form=False)
+        return await self.handle(complete, record.request_id)
 
     async def handle(self, request: WireRequest, request_id: str) -> EncodedResponse:
         if request.method == "GET":

@@ -461,7 +461,11 @@ def test_a_throttled_nonce_is_accepted_once_later(rich_world: Path) -> None:
 
 @pytest.fixture(scope="module")
 def quota_server(rich_world: Path) -> Iterator[CamsServer]:
-    with CamsServer(world=rich_world, tls=True, nonce_quota=QUOTA, admin_token="t") as srv:
+    # A clock that stands still: the quota's minute must not roll over within a test.
+    clock = ManualClock()
+    with CamsServer(
+        world=rich_world, clock=clock, tls=True, nonce_quota=QUOTA, admin_token="t"
+    ) as srv:
         yield srv
 
 

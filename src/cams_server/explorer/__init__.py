@@ -23,6 +23,8 @@ from cams_server.explorer.pages import (
     render_operation,
 )
 from cams_server.explorer.samples import all_samples, parse_values
+from cams_server.gateway.pipeline import CallRecord
+from cams_server.gateway.routes import BodyReader
 from cams_server.model.world import World
 from cams_server.rpc.catalog import Catalog
 from cams_server.wire import errors
@@ -94,6 +96,16 @@ class Explorer:
         self._index = render_index(catalog).encode()
         self._pages = {op.name: render_operation(catalog, op).encode() for op in catalog}
         self._static: dict[str, bytes] = {}
+
+    label = "pages"
+
+    async def respond(
+        self, request: WireRequest, body: BodyReader, record: CallRecord
+    ) -> EncodedResponse:
+        """GET only: a body sent with a page request is never read."""
+        answer = self.route(request, record.request_id)
+        assert answer is not None  # called for the paths it owns
+        return answer
 
     @staticmethod
     def owns(path: str) -> bool:

@@ -1,29 +1,25 @@
-"""The ASGI application: the RPC endpoint at `/`, and the few paths beside it.
+"""The ASGI application: a list of routes (gateway/routes.py), one log line per call.
 
-`/` the API (every operation, RPC style); `/_cams/*` the admin API; `/metrics`
-Prometheus; `/webhooks/whatsapp` message outcomes; `/docs`, `/explorer` the pages.
-Kept as a bare ASGI callable: every layer between the server and the gateway costs
-throughput that `bench/` measures.
+The server assembles the routes (`/` the API, `/metrics`, `/_cams/*` the admin API,
+`/webhooks/whatsapp`, `/docs` and `/explorer`). Kept as a bare ASGI callable: every
+layer between the server and the gateway costs throughput that `bench/` measures.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from functools import partial
+from typing import Any
 
-from cams_server.admin import AdminApi
 from cams_server.gateway.metrics import ServerMetrics
-from cams_server.gateway.pipeline import CallRecord, Gateway
-from cams_server.webhooks import WEBHOOK_PATH, WhatsAppWebhook
+from cams_server.gateway.pipeline import CallRecord
+from cams_server.gateway.routes import Route
 from cams_server.wire import errors
 from cams_server.wire.encoding import EncodedResponse, encode_error, new_request_id
 from cams_server.wire.errors import ServiceError
-from cams_server.wire.request import MAX_BODY_BYTES, WireRequest
-
-# Webhook deliveries and admin batches of records may be larger than an API call.
-MAX_INGEST_BYTES = 8 * 1024 * 1024
+from cams_server.wire.request import WireRequest
 
 __all__ = ["GatewayApp"]
 
@@ -33,12 +29,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("cams_server.calls")
-
-
-class PageRoutes(Protocol):
-    def route(self, request: WireRequest, request_id: str) -> EncodedResponse | None:
-        """The answer for a path this owns, else None."""
-        ...
 
 
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
@@ -63,21 +53,17 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
 
 
 class GatewayApp:
+    """The ASGI application: the first route that owns a path answers it."""
+
     def __init__(
         self,
-        gateway: Gateway,
-        admin: AdminApi | None = None,
-        webhook: WhatsAppWebhook | None = None,
+        routes: Sequence[Route],
         metrics: ServerMetrics | None = None,
-        pages: PageRoutes | None = None,
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        self._gateway = gateway
-        self._admin = admin
-        self._webhook = webhook
+        self._routes = tuple(routes)
         self._metrics = metrics
-        self._pages = pages
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
 
@@ -126,19 +112,9 @@ class GatewayApp:
 
     async def _route(self, scope: Scope, receive: Receive, record: CallRecord) -> EncodedResponse:
         path = scope.get("path", "/")
-        if path == "/metrics" and self._metrics is not None:
-            record.action = path
-            return (
-                200,
-                [
-                    (b"content-type", b"text/plain; version=0.0.4; charset=utf-8"),
-                    (b"x-acs-request-id", record.request_id.encode()),
-                ],
-                self._metrics.render(),
-            )
         client = scope.get("client") or ("", 0)
-        # The route is chosen before the body is read: a path with no API, a page, or an
-        # admin call without its token is answered without reading or parsing a body.
+        # The route is chosen from the request line; the body is read by the route, if
+        # it wants it, so a refusal never reads or parses what was sent with it.
         head = WireRequest.head(
             scope["method"],
             scope.get("raw_path") or b"/",
@@ -147,23 +123,10 @@ class GatewayApp:
             client[0],
             scope.get("scheme") == "https",
         )
-        if path == "/":
-            body = await _read_body(scope, receive, MAX_BODY_BYTES)
-            return await self._gateway.handle(head.with_body(body, form=True), record)
-        if self._admin is not None and self._admin.handles(path):
-            record.action = "admin"  # one label for the admin API: paths are caller-chosen
-            self._admin.preflight(head)
-            body = await _read_body(scope, receive, MAX_INGEST_BYTES)
-            return await self._admin.handle(head.with_body(body, form=True), record.request_id)
-        if self._webhook is not None and path == WEBHOOK_PATH:
-            record.action = path
-            body = await _read_body(scope, receive, MAX_INGEST_BYTES)
-            return await self._webhook.handle(head.with_body(body, form=False), record.request_id)
-        if self._pages is not None:
-            page = self._pages.route(head, record.request_id)
-            if page is not None:
-                record.action = "pages"
-                return page
+        for route in self._routes:
+            if route.owns(path):
+                record.action = route.label
+                return await route.respond(head, partial(_read_body, scope, receive), record)
         raise errors.invalid_action(
             "", f"Path {path!r} has no API: every operation is called on / (RPC style)."
         )

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-__all__ = ["ServerMetrics"]
+from cams_server.gateway.pipeline import CallRecord
+from cams_server.gateway.routes import BodyReader
+from cams_server.wire.encoding import EncodedResponse
+from cams_server.wire.request import WireRequest
+
+__all__ = ["MetricsRoute", "ServerMetrics"]
 
 
 class _GuardSizes(Collector):
@@ -58,3 +64,23 @@ class ServerMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+@dataclass(frozen=True)
+class MetricsRoute:
+    """`/metrics`: the Prometheus text of this server's registry."""
+
+    metrics: ServerMetrics
+    label: str = "/metrics"
+
+    def owns(self, path: str) -> bool:
+        return path == "/metrics"
+
+    async def respond(
+        self, request: WireRequest, body: BodyReader, record: CallRecord
+    ) -> EncodedResponse:
+        headers = [
+            (b"content-type", b"text/plain; version=0.0.4; charset=utf-8"),
+            (b"x-acs-request-id", record.request_id.encode()),
+        ]
+        return 200, headers, self.metrics.render()

@@ -24,6 +24,7 @@ from cams_server.wire.errors import invalid_parameter, unsupported_http_method
 __all__ = [
     "FORM_CONTENT_TYPE",
     "MAX_BODY_BYTES",
+    "MAX_INGEST_BYTES",
     "MAX_PARAMETERS",
     "WireRequest",
     "content_type",
@@ -31,6 +32,8 @@ __all__ = [
 ]
 
 MAX_BODY_BYTES = 64 * 1024
+# Webhook deliveries and admin batches of records may be larger than an API call.
+MAX_INGEST_BYTES = 8 * 1024 * 1024
 # Parameters one call may carry (query and form together). An API call carries about a
 # dozen common parameters and a handful of its own; the bound keeps a hostile query of a
 # million `a&` pairs from costing more than a refusal.
