@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit node-deps browser-deps bench clean
+.PHONY: run test lint contracts typecheck unit node-deps browser-deps bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,13 +32,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/ruff format --check src tests $(wildcard bench)
 
+# The layers of ARCHITECTURE.md, as import-linter contracts in pyproject.toml.
+contracts: $(STAMP)
+	$(BIN)/lint-imports
+
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: $(STAMP) node-deps browser-deps lint typecheck unit
+test: $(STAMP) node-deps browser-deps lint contracts typecheck unit
 
 # Benchmarks (needs wrk; PostgreSQL and Redis for the pg configurations): see bench/README.md.
 bench: $(STAMP)

@@ -123,9 +123,7 @@ class AdminApi:
         route = self._routes.get((request.method, request.path))
         if route is None:  # POST /_cams/reset: async, as it reaches the call guard too
             return await self._reset(request, request_id)
-        if self._database.is_sqlite:
-            return route(request, request_id)
-        return await asyncio.to_thread(route, request, request_id)
+        return await self._database.run(route, request, request_id)
 
     async def _ready(self, request_id: str) -> EncodedResponse:
         """Each dependency's state; 503 unless all are 'ok'. Bounded by READY_TIMEOUT."""

@@ -139,9 +139,7 @@ class ServerState:
         self.nonce_quota = NonceQuota(settings.nonce_quota)
         self.faults = FaultPlan()
         self.metrics = ServerMetrics(lambda: self.guard.sizes())
-        self.pages = Explorer(
-            self.catalog, lambda: demo_keys_of(self.world.directory.world)
-        )
+        self.pages = Explorer(self.catalog, lambda: demo_keys_of(self.world.directory.world))
         self.diagnostics = DiagnosticCodec(self.database.secret_key(DIAGNOSTIC_KEY))
         self.authenticator = Authenticator(lambda: self.world.credentials, settings.clock)
         self.gateway = Gateway(
@@ -228,8 +226,7 @@ class ServerState:
         webhook = WhatsAppWebhook(
             self.settings.whatsapp_app_secret,
             self.settings.whatsapp_verify_token,
-            lambda events: self.ingest([], events),
-            in_thread=not self.database.is_sqlite,
+            lambda events: self.database.run(self.ingest, [], events),
         )
         routes: list[Route] = [
             RpcRoute(self.gateway),
@@ -243,10 +240,7 @@ class ServerState:
     async def reset(self, world: bool = False) -> None:
         """Forget enablements, statistics, outbox, faults, nonces and windows (and, with
         `world`, every account); the way to start each test from a clean server."""
-        if self.database.is_sqlite:
-            reset_state(self.database, world=world)
-        else:
-            await asyncio.to_thread(reset_state, self.database, world)
+        await self.database.run(reset_state, self.database, world)
         self.faults.clear()
         self.nonce_quota.reset()
         await self.guard.reset()

@@ -8,12 +8,11 @@ anything else is refused and logged, never counted.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from cams_server.cams.ingestion import RecordError, parse_webhook
 from cams_server.gateway.pipeline import CallRecord
@@ -35,13 +34,11 @@ class WhatsAppWebhook:
         self,
         app_secret: str | None,
         verify_token: str | None,
-        ingest: Callable[[list[OutcomeEvent]], IngestResult],
-        in_thread: bool,
+        ingest: Callable[[list[OutcomeEvent]], Awaitable[IngestResult]],
     ) -> None:
         self._secret = app_secret
         self._verify_token = verify_token
         self._ingest = ingest
-        self._in_thread = in_thread
 
     label = WEBHOOK_PATH
 
@@ -117,8 +114,5 @@ class WhatsAppWebhook:
             raise ServiceError(
                 "Webhook.InvalidPayload", 400, f"Not a WhatsApp webhook payload: {exc}"
             ) from None
-        if self._in_thread:
-            result = await asyncio.to_thread(self._ingest, events)
-        else:
-            result = self._ingest(events)
+        result = await self._ingest(events)
         return encode_json(200, request_id, result.to_json())

@@ -57,7 +57,7 @@ async def _spaces(ctx: CallContext) -> list[str]:
     space_id = ctx.params.get("CustSpaceId")
     space = authorize_space(ctx, space_id, ctx.params.get("IsvCode"))
     account = ctx.caller.principal.account_id
-    enabled = await ctx.db(enablement_times, ctx.database, account)
+    enabled = await ctx.database.run(enablement_times, ctx.database, account)
     if space is not None:
         if space.id in enabled or (not space.is_isv_customer and None in enabled):
             return [space.id]
@@ -91,7 +91,7 @@ async def get_chatapp_template_metric(ctx: CallContext) -> dict[str, Any]:
         raise invalid_parameter("TemplateType", "TemplateType must be WHATSAPP or VIBER.")
     data: list[dict[str, Any]] = []
     if template_type == "WHATSAPP":
-        rows, clicks = await ctx.db(
+        rows, clicks = await ctx.database.run(
             read_template_buckets,
             ctx.database,
             ctx.caller.principal.account_id,
@@ -149,7 +149,7 @@ async def get_chatapp_phone_number_metric(ctx: CallContext) -> dict[str, Any]:
     granularity, length, periods = _periods(ctx)
     spaces = await _spaces(ctx)
     phone = ctx.params.get("PhoneNumber")
-    rows = await ctx.db(
+    rows = await ctx.database.run(
         read_phone_buckets,
         ctx.database,
         ctx.caller.principal.account_id,

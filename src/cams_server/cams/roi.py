@@ -28,7 +28,7 @@ async def enable_whatsapp_roi_metric(ctx: CallContext) -> Ok:
                 else [s for s in ctx.directory.spaces_of(account_id) if not s.is_isv_customer]
             )
             upstream = [(s.id, s.waba_id) for s in targets if s.waba_id]
-        await ctx.db(
+        await ctx.database.run(
             enable_roi_metric,
             ctx.database,
             account_id,

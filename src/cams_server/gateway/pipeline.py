@@ -154,10 +154,8 @@ class Gateway:
             return
         hint = "(an injected fault: cams-server was told to fail this call)"
         headers = {"x-acs-retry-after": "1000"} if fault.code == "System.LimitControl" else {}
-        try:
+        if op.documented_error(fault.code) is not None:
             raise op.error(fault.code, hint, headers=headers)
-        except KeyError:
-            pass
         known = {
             "ServiceUnavailable": errors.service_unavailable(hint),
             "InternalError": errors.internal_error(),
@@ -209,8 +207,6 @@ class Gateway:
             f"{op.name} admits {flow.limit} calls per second per account; "
             f"account {account} may call again in {ms} ms."
         )
-        try:
-            error = op.error("System.LimitControl", hint, headers=headers)
-        except KeyError:  # an operation that does not document its own code
-            error = errors.throttling_user(hint, headers)
-        raise error
+        if op.documented_error("System.LimitControl") is None:  # STS documents none
+            raise errors.throttling_user(hint, headers)
+        raise op.error("System.LimitControl", hint, headers=headers)

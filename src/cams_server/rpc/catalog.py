@@ -118,15 +118,19 @@ class Operation:
         """The RAM action name, `<product>:<Operation>`, as in the seed's authorization table."""
         return f"{self.product}:{self.name}"
 
-    def documented_error(self, code: str) -> DocumentedError:
-        for error in self.errors:
-            if error.code == code:
-                return error
-        raise KeyError(f"{self.name} documents no error {code}")
+    def documented_error(self, code: str) -> DocumentedError | None:
+        """The error `code` as the metadata documents it for this operation, if it does."""
+        return next((e for e in self.errors if e.code == code), None)
 
     def error(self, code: str, hint: str | None = None, **extra: Any) -> ServiceError:
-        """The documented error `code` as a `ServiceError`, its message followed by `hint`."""
+        """The documented error `code` as a `ServiceError`, its message followed by `hint`.
+
+        Handlers raise only the codes their metadata documents; asking for another is a
+        bug in the handler, reported as such.
+        """
         documented = self.documented_error(code)
+        if documented is None:
+            raise LookupError(f"{self.name} documents no error {code}")
         message = documented.message if not hint else f"{documented.message} {hint}"
         return ServiceError(documented.code, documented.status, message, **extra)
 

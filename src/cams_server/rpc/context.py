@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from cams_server.clock import Clock
 from cams_server.ram.diagnostics import DiagnosticCodec
@@ -17,13 +15,7 @@ from cams_server.rpc.catalog import Operation
 from cams_server.store.database import Database
 from cams_server.wire.request import WireRequest
 
-__all__ = ["DATABASE_TIMEOUT_SECONDS", "CallContext", "EnablementCache"]
-
-T = TypeVar("T")
-
-# Longest a call waits on a remote database before it is refused (the write may still
-# land afterwards; enabling is idempotent, so the caller's retry is safe).
-DATABASE_TIMEOUT_SECONDS = 8.0
+__all__ = ["CallContext", "EnablementCache"]
 
 
 class EnablementCache(Protocol):
@@ -46,13 +38,6 @@ class CallContext:
     enablements: EnablementCache
     sts: StsTokenCodec
     upstream_configured: bool = False  # a Graph API is set: enabling also reaches Meta
-
-    async def db(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a store function: inline on SQLite (microseconds, no thread hop), in a
-        thread on a remote database, where it is bounded by `DATABASE_TIMEOUT_SECONDS`."""
-        if self.database.is_sqlite:
-            return fn(*args)
-        return await asyncio.wait_for(asyncio.to_thread(fn, *args), DATABASE_TIMEOUT_SECONDS)
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), tz=UTC)

@@ -13,16 +13,21 @@ given (store/keyring.py); one opened without it reads and writes everything but 
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, select, text, update
+from sqlalchemy import Connection, Engine, Table, create_engine, event, select, text, update
+from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -32,6 +37,11 @@ from cams_server.store.schema import meta
 from cams_server.store.sealing import DIAGNOSTIC_KEY, STS_KEY, Sealer, Vault
 
 __all__ = ["DIAGNOSTIC_KEY", "STS_KEY", "Database", "default_database_url"]
+
+DialectInsert = PostgresInsert | SqliteInsert
+# Longest a call waits on a remote database before it is refused.
+DATABASE_TIMEOUT_SECONDS = 8.0
+T = TypeVar("T")
 
 WORLD_VERSION = "world_version"
 
@@ -62,6 +72,7 @@ class Database:
 
     def __init__(self, url: str, master_key: KeySource | None = None) -> None:
         self.url = url
+        self._prepared: dict[Callable[[Database], Any], Any] = {}
         self.vault = None if master_key is None else Vault(master_key)
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
@@ -113,6 +124,27 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
+
+    def insert(self, table: Table) -> DialectInsert:
+        """An INSERT in this database's dialect, which can say ON CONFLICT (SQLite and
+        PostgreSQL spell it alike in SQLAlchemy): the one place that chooses."""
+        return (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
+
+    def prepared(self, build: Callable[[Database], T]) -> T:
+        """`build(self)`, built once per database: for statements that cost more to
+        build than to run on SQLite."""
+        if build not in self._prepared:
+            self._prepared[build] = build(self)
+        return cast(T, self._prepared[build])
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a store function from the event loop: inline on SQLite (microseconds, no
+        thread hop), in a thread on a remote database, there bounded by
+        `DATABASE_TIMEOUT_SECONDS` (the write may still land after; callers' effects are
+        idempotent, so a retry is safe)."""
+        if self.is_sqlite:
+            return fn(*args)
+        return await asyncio.wait_for(asyncio.to_thread(fn, *args), DATABASE_TIMEOUT_SECONDS)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

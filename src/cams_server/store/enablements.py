@@ -8,10 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from cams_server.store.database import Database
+from cams_server.store.database import Database, DialectInsert
 from cams_server.store.schema import roi_enablements, upstream_outbox
 
 __all__ = ["Enablement", "enable_roi_metric", "enablement_times", "list_enablements"]
@@ -47,13 +45,11 @@ def _from_row(row: Row[Any, Any, Any, Any]) -> Enablement:
     )
 
 
-# Built once: constructing the statement costs more than running it on SQLite.
-_INSERT = {
-    postgres: dialect_insert(roi_enablements).on_conflict_do_nothing(
+def _enablement_insert(db: Database) -> DialectInsert:
+    """Built once per database (`Database.prepared`): it costs more than it runs."""
+    return db.insert(roi_enablements).on_conflict_do_nothing(
         index_elements=["account_id", "space_id"]
     )
-    for postgres, dialect_insert in ((False, sqlite_insert), (True, pg_insert))
-}
 
 
 def enable_roi_metric(
@@ -69,11 +65,10 @@ def enable_roi_metric(
     `upstream` lists (space id, WABA id) pairs whose switch at Meta must be turned on:
     they enter the outbox in the same transaction, so an `OK` never loses them.
     """
-    insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
     key = space_id or ""
     with db.transaction() as conn:
         created = conn.execute(
-            _INSERT[db.dialect == "postgresql"],
+            db.prepared(_enablement_insert),
             {
                 "account_id": account_id,
                 "space_id": key,
@@ -84,7 +79,7 @@ def enable_roi_metric(
         now_ms = now_us // 1000
         for upstream_space, waba_id in upstream:
             conn.execute(
-                insert(upstream_outbox)
+                db.insert(upstream_outbox)
                 .values(
                     account_id=account_id,
                     space_id=upstream_space,

@@ -20,7 +20,33 @@ from sqlalchemy import (
     Text,
 )
 
-__all__ = ["metadata"]
+__all__ = [
+    "STATE_TABLES",
+    "WORLD_TABLES",
+    "access_keys",
+    "accounts",
+    "attachments",
+    "click_buckets",
+    "click_days",
+    "guard_flow",
+    "guard_nonces",
+    "isv_codes",
+    "message_events",
+    "meta",
+    "metadata",
+    "phone_buckets",
+    "phone_days",
+    "policies",
+    "ram_groups",
+    "ram_roles",
+    "ram_users",
+    "roi_enablements",
+    "sent_messages",
+    "spaces",
+    "template_buckets",
+    "template_days",
+    "upstream_outbox",
+]
 
 metadata = MetaData()
 
@@ -253,3 +279,31 @@ def _daily(table: Table, name: str) -> Table:
 template_days = _daily(template_buckets, "template_days")
 phone_days = _daily(phone_buckets, "phone_days")
 click_days = _daily(click_buckets, "click_days")
+
+# What `world apply` replaces per account, in the order its rows are written.
+WORLD_TABLES: tuple[Table, ...] = (
+    access_keys,
+    policies,
+    ram_groups,
+    ram_users,
+    ram_roles,
+    attachments,
+    spaces,
+    isv_codes,
+    accounts,
+)
+# What happened: enablements, statistics, the outbox, and the shared guard's entries.
+STATE_TABLES: tuple[Table, ...] = (
+    roi_enablements,
+    sent_messages,
+    message_events,
+    template_buckets,
+    template_days,
+    phone_buckets,
+    phone_days,
+    click_buckets,
+    click_days,
+    upstream_outbox,
+    guard_nonces,
+    guard_flow,
+)

@@ -9,16 +9,14 @@ up when the message arrives.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cams_server.model.outcomes import DAY_MS, READ_WINDOW_MS, OutcomeEvent, SentMessage, bucket_of
-from cams_server.store.database import Database
+from cams_server.store.database import Database, DialectInsert
 from cams_server.store.schema import (
     click_buckets,
     click_days,
@@ -96,7 +94,7 @@ class _Rollup:
             self.clicks[(*key, e.button_type or "quick_reply_button", e.button_content or "")] += 1
         return True
 
-    def write(self, conn: Connection, insert: Any) -> None:
+    def write(self, conn: Connection, insert: Callable[[Table], DialectInsert]) -> None:
         def upsert(
             table: Table, keys: Sequence[str], values: Sequence[str], rows: list[dict[str, Any]]
         ) -> None:
@@ -197,7 +195,6 @@ def ingest(
 
     `owners` maps each message's space id to its owner (from the directory).
     """
-    insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
     result = IngestResult()
     rollup = _Rollup()
     message_list = list(messages)
@@ -327,7 +324,7 @@ def ingest(
                 .where(message_events.c.event_id.in_(waiting_applied))
                 .values(applied=True)
             )
-        rollup.write(conn, insert)
+        rollup.write(conn, db.insert)
     return result
 
 

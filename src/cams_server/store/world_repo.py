@@ -31,6 +31,7 @@ from cams_server.model.world import (
 )
 from cams_server.store.database import Database
 from cams_server.store.schema import (
+    WORLD_TABLES,
     access_keys,
     accounts,
     attachments,
@@ -46,18 +47,6 @@ from cams_server.store.sealing import Sealer
 from cams_server.world.validation import WorldError
 
 __all__ = ["apply_world", "load_world_from"]
-
-_WORLD_TABLES: tuple[Table, ...] = (
-    access_keys,
-    policies,
-    ram_groups,
-    ram_users,
-    ram_roles,
-    attachments,
-    spaces,
-    isv_codes,
-    accounts,
-)
 
 
 def _us(when: datetime | None) -> int | None:
@@ -117,7 +106,7 @@ def apply_world(db: Database, world: World, source: str) -> None:
         sealer = db.sealer(conn)
         _conflicts(conn, world, source)
         ids = [a.id for a in world.accounts]
-        for table in _WORLD_TABLES:
+        for table in WORLD_TABLES:
             column = table.c.id if table is accounts else table.c.account_id
             conn.execute(delete(table).where(column.in_(ids)))
         existing = conn.execute(select(accounts.c.position)).scalars().all()
@@ -223,7 +212,7 @@ def apply_world(db: Database, world: World, source: str) -> None:
                         "position": i,
                     }
                 )
-        for table in _WORLD_TABLES:
+        for table in WORLD_TABLES:
             _insert(conn, table, rows[table.name])
         region = conn.execute(select(meta.c.value).where(meta.c.key == "region")).scalar()
         if region is None:

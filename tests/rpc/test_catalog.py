@@ -89,11 +89,12 @@ def test_roi_parameters(roi: Operation) -> None:
 def test_roi_documented_errors_match_the_seed(roi: Operation) -> None:
     assert set(roi.errors) == SEED_ERRORS
     assert len(roi.errors) == 4
-    assert roi.documented_error("System.LimitControl").message == (
-        "The system is under flow control."
-    )
-    with pytest.raises(KeyError):
-        roi.documented_error("Throttling.User")
+    documented = roi.documented_error("System.LimitControl")
+    assert documented is not None
+    assert documented.message == "The system is under flow control."
+    assert roi.documented_error("Throttling.User") is None
+    with pytest.raises(LookupError, match="documents no error Throttling.User"):
+        roi.error("Throttling.User")
 
 
 def test_operation_error_puts_the_documented_message_first(roi: Operation) -> None:
