@@ -5,7 +5,8 @@ change. The wire, the CLI, the world file and `cams_server.testing` are the cont
 """
 
 from cams_server.clock import Clock, ManualClock, SystemClock
-from cams_server.server import ServerSettings, build_app
+from cams_server.server import build_app
+from cams_server.settings import ServerSettings
 from cams_server.wire.errors import ServiceError
 
 __version__ = "0.1.0"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import time
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -16,15 +16,15 @@ from cams_server.cams.demo import DEMO_ACCOUNT_ID, settle_demo
 from cams_server.cams.ingestion import RecordError, ingest_records, parse_records
 from cams_server.cams.simulation import Funnel, TemplateMix
 from cams_server.cams.simulation import simulate as simulate_traffic
-from cams_server.cams.upstream import GraphApi
+from cams_server.cams.upstream import GRAPH_API_VERSION
 from cams_server.gateway.protocol import HttpLimits
 from cams_server.logs import configure_logging
 from cams_server.model.world import World
 from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.ram.directory import Directory
-from cams_server.server import ServerSettings, default_home
 from cams_server.serving import ServeOptions, bind, ensure_descriptors
 from cams_server.serving import serve as run_server
+from cams_server.settings import ENVIRONMENT, ServerSettings, SettingsError
 from cams_server.store.database import DIAGNOSTIC_KEY, Database
 from cams_server.store.enablements import enablement_times, list_enablements
 from cams_server.store.keyring import (
@@ -36,7 +36,7 @@ from cams_server.store.keyring import (
 )
 from cams_server.store.private_files import private_directory
 from cams_server.store.sealing import rotate_master_key
-from cams_server.store.serve_lock import PostgresServeLock, ServeLock, ServeLockBusy
+from cams_server.store.serve_lock import ServeLockBusy, take_serve_lock
 from cams_server.store.statistics import IngestResult
 from cams_server.store.world_repo import apply_world, load_world_from
 from cams_server.tls import TlsFiles, ensure_self_signed
@@ -50,10 +50,9 @@ _LIMITS = HttpLimits()  # the defaults of serve's HTTP limit options
 
 database_option = click.option(
     "--database",
-    envvar="CAMS_DATABASE_URL",
     default=None,
     metavar="URL",
-    help="SQLAlchemy URL of the database (env CAMS_DATABASE_URL). "
+    help=f"SQLAlchemy URL of the database (env {ENVIRONMENT['database_url']}). "
     "Default: embedded SQLite at $CAMS_HOME/cams.db.",
 )
 
@@ -62,14 +61,17 @@ master_key_option = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="The file holding the master key that seals the secrets in the database. "
-    f"Default: ${MASTER_KEY_ENV} (the key itself) when set, else $CAMS_HOME/master.key.",
+    f"Default: ${ENVIRONMENT['master_key']} (the key itself) when set, else "
+    "$CAMS_HOME/master.key.",
 )
 
 
 def _settings(database: str | None, master_key_file: Path | None) -> ServerSettings:
-    home = default_home()
-    private_directory(home)
-    return ServerSettings(database_url=database, home=home, master_key_file=master_key_file)
+    settings = ServerSettings.from_environment(
+        database_url=database, master_key_file=master_key_file
+    )
+    private_directory(settings.home)
+    return settings
 
 
 def _open_database(url: str | None, master_key_file: Path | None) -> Database:
@@ -107,10 +109,10 @@ def cli() -> None:
 @click.option(
     "--redis",
     "redis_url",
-    envvar="CAMS_REDIS_URL",
     default=None,
     metavar="URL",
-    help="Redis URL for shared nonces and flow-control windows (env CAMS_REDIS_URL).",
+    help="Redis URL for shared nonces and flow-control windows "
+    f"(env {ENVIRONMENT['redis_url']}).",
 )
 @click.option(
     "--world",
@@ -166,19 +168,20 @@ def cli() -> None:
 )
 @click.option(
     "--graph-api-url",
-    envvar="CAMS_GRAPH_API_URL",
     default=None,
     metavar="URL",
-    help="Meta Graph API base URL: enabling also turns on a WABA's insights there.",
+    help="Meta Graph API base URL: enabling also turns on a WABA's insights there "
+    f"(env {ENVIRONMENT['graph_api_url']}).",
 )
 @click.option(
     "--graph-api-token",
-    envvar="CAMS_GRAPH_API_TOKEN",
     default=None,
-    help="Access token for --graph-api-url.",
+    help=f"Access token for --graph-api-url (env {ENVIRONMENT['graph_api_token']}).",
 )
 @click.option(
-    "--graph-api-version", envvar="CAMS_GRAPH_API_VERSION", default="v21.0", show_default=True
+    "--graph-api-version",
+    default=None,
+    help=f"Default: {GRAPH_API_VERSION} (env {ENVIRONMENT['graph_api_version']}).",
 )
 @click.option(
     "--trusted-proxy",
@@ -238,7 +241,7 @@ def serve(
     tls_key: Path | None,
     graph_api_url: str | None,
     graph_api_token: str | None,
-    graph_api_version: str,
+    graph_api_version: str | None,
     trusted_proxies: tuple[str, ...],
     max_connections: int,
     max_header_bytes: int,
@@ -249,17 +252,32 @@ def serve(
 ) -> None:
     """Start the API server."""
     configure_logging(log_level, log_format)
-    limits = HttpLimits(
-        max_head_bytes=max_header_bytes,
-        head_timeout=header_timeout,
-        body_timeout=body_timeout,
-        keep_alive_timeout=keep_alive_timeout,
-        max_connections=max_connections,
-    )
-    problem = ensure_descriptors(limits)
+    try:
+        settings = ServerSettings.from_environment(
+            database_url=database,
+            redis_url=redis_url,
+            master_key_file=master_key_file,
+            graph_api_url=graph_api_url,
+            graph_api_token=graph_api_token,
+            graph_api_version=graph_api_version,
+            http=HttpLimits(
+                max_head_bytes=max_header_bytes,
+                head_timeout=header_timeout,
+                body_timeout=body_timeout,
+                keep_alive_timeout=keep_alive_timeout,
+                max_connections=max_connections,
+            ),
+        )
+    except SettingsError as exc:
+        _fail(f"cams-server: {exc}.")
+        return
+    settings = replace(settings, shared_guard=workers > 1 and not settings.redis_url)
+    problem = ensure_descriptors(settings.http)
     if problem is not None:
         _fail(f"cams-server: {problem}.")
-    if workers > 1 and not redis_url and database and not database.startswith("sqlite"):
+    if workers > 1 and not settings.redis_url and settings.resolved_database_url.startswith(
+        "postgresql"
+    ):
         _fail(
             "cams-server: --workers above 1 on PostgreSQL needs --redis for shared nonces and "
             "flow-control windows; refusing to start with silently per-process limits."
@@ -274,28 +292,7 @@ def serve(
     elif tls_mode == "self-signed":
         hosts = tuple(dict.fromkeys((host, "127.0.0.1", "localhost", "::1")))
         hosts = tuple(h for h in hosts if h not in ("0.0.0.0", "::"))  # noqa: S104
-        tls = ensure_self_signed(default_home(), hosts)
-    if bool(graph_api_url) != bool(graph_api_token):
-        _fail("cams-server: --graph-api-url and --graph-api-token go together.")
-    graph = (
-        GraphApi(
-            graph_api_url,
-            graph_api_token,
-            graph_api_version,
-            lease_seconds=float(os.environ.get("CAMS_GRAPH_API_LEASE_SECONDS") or 30),
-            backoff_seconds=float(os.environ.get("CAMS_GRAPH_API_BACKOFF_SECONDS") or 2),
-        )
-        if graph_api_url and graph_api_token
-        else None
-    )
-    settings = ServerSettings(
-        graph=graph,
-        database_url=database,
-        home=default_home(),
-        redis_url=redis_url,
-        shared_guard=workers > 1 and not redis_url,
-        master_key_file=master_key_file,
-    )
+        tls = ensure_self_signed(settings.home, hosts)
     private_directory(settings.home)
     try:
         db = Database(settings.resolved_database_url, settings.key_source)
@@ -320,19 +317,18 @@ def serve(
     world_now = load_world_from(db)
     db.dispose()
     try:  # fail now, with the reason, rather than in every worker
-        if db.sqlite_path is not None and not redis_url:
-            ServeLock(db.sqlite_path, exclusive=workers == 1).release()
-        elif db.dialect == "postgresql" and not redis_url:
-            PostgresServeLock(db.engine).release()
-            db.dispose()
+        lock = take_serve_lock(db, settings.shared_guard, bool(settings.redis_url))
+        if lock is not None:
+            lock.release()
     except ServeLockBusy as exc:
         _fail(f"cams-server: {exc}.")
+    db.dispose()
     try:
         sock = bind(host, port)
     except OSError as exc:
         _fail(f"cams-server: cannot listen on {host}:{port}: {exc.strerror}")
         return
-    options = ServeOptions(host, settings, workers, tls, trusted_proxies, limits)
+    options = ServeOptions(host, settings, workers, tls, trusted_proxies)
 
     def announce(url: str) -> None:
         print(f"cams-server listening on {url}", flush=True)

@@ -10,22 +10,18 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from cams_server.admin import AdminApi
 from cams_server.cams.ingestion import ingest_records
 from cams_server.cams.product import CAMS
-from cams_server.cams.upstream import GraphApi, UpstreamWorker
-from cams_server.clock import Clock, SystemClock
+from cams_server.cams.upstream import UpstreamWorker
 from cams_server.explorer import Explorer, demo_keys_of
 from cams_server.gateway.asgi import GatewayApp
 from cams_server.gateway.auth import Authenticator
 from cams_server.gateway.faults import FaultPlan
 from cams_server.gateway.guard import CallGuard, MemoryGuard
 from cams_server.gateway.metrics import MetricsRoute, ServerMetrics
-from cams_server.gateway.nonces import NonceQuota, QuotaLimits
+from cams_server.gateway.nonces import NonceQuota
 from cams_server.gateway.pipeline import Gateway
 from cams_server.gateway.redis_guard import RedisGuard
 from cams_server.gateway.routes import Route, RpcRoute
@@ -35,11 +31,12 @@ from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.ram.sts_tokens import StsTokenCodec
 from cams_server.rpc.catalog import Catalog
 from cams_server.rpc.operations import Operations
-from cams_server.store.database import DIAGNOSTIC_KEY, STS_KEY, Database, default_database_url
-from cams_server.store.keyring import MASTER_KEY_ENV, KeySource, SecretsError, key_source
+from cams_server.settings import ServerSettings
+from cams_server.store.database import DIAGNOSTIC_KEY, STS_KEY, Database
+from cams_server.store.keyring import SecretsError
 from cams_server.store.private_files import private_directory
 from cams_server.store.reset import reset_state
-from cams_server.store.serve_lock import PostgresServeLock, ServeLock
+from cams_server.store.serve_lock import take_serve_lock
 from cams_server.store.statistics import IngestResult
 from cams_server.store.world_cache import WorldCache
 from cams_server.sts.product import STS
@@ -50,7 +47,6 @@ __all__ = [
     "ServerSettings",
     "ServerState",
     "build_app",
-    "default_home",
     "implemented_catalog",
 ]
 
@@ -58,57 +54,6 @@ log = logging.getLogger("cams_server")
 
 # The products this server answers, each with its metadata, handlers and checks.
 PRODUCTS = (CAMS, STS)
-
-
-def _graph_from_environment() -> GraphApi | None:
-    url, token = os.environ.get("CAMS_GRAPH_API_URL"), os.environ.get("CAMS_GRAPH_API_TOKEN")
-    if not url or not token:
-        return None
-    return GraphApi(url, token, os.environ.get("CAMS_GRAPH_API_VERSION") or "v21.0")
-
-
-def default_home() -> Path:
-    return Path(os.environ.get("CAMS_HOME") or Path.home() / ".cams-server")
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    database_url: str | None = None
-    home: Path = field(default_factory=default_home)
-    clock: Clock = field(default_factory=SystemClock)
-    # How often the stored world is checked for changes made elsewhere.
-    world_refresh_seconds: float = 0.5
-    admin_token: str | None = field(default_factory=lambda: os.environ.get("CAMS_ADMIN_TOKEN"))
-    # Where nonces and flow windows live: Redis when set; else the SQLite file when
-    # `shared_guard` (several processes of one host); else this process's memory.
-    redis_url: str | None = None
-    shared_guard: bool = False
-    # The WhatsApp webhook: the Meta app secret that signs deliveries, and the token of
-    # the verification handshake.
-    whatsapp_app_secret: str | None = field(
-        default_factory=lambda: os.environ.get("CAMS_WHATSAPP_APP_SECRET")
-    )
-    whatsapp_verify_token: str | None = field(
-        default_factory=lambda: os.environ.get("CAMS_WHATSAPP_VERIFY_TOKEN")
-    )
-    # Signed calls one AccessKey and one account may make a minute (bounds their nonces).
-    nonce_quota: QuotaLimits = field(default_factory=QuotaLimits)
-    # Meta's Graph API, where enabling also turns on a WABA's insights (None: local only).
-    graph: GraphApi | None = field(default_factory=lambda: _graph_from_environment())
-    # The master key that seals the database's secrets: a file (--master-key-file), or
-    # the key itself (as CAMS_MASTER_KEY gives it); neither: store.keyring.key_source's
-    # default. The precedence is key_source's.
-    master_key_file: Path | None = None
-    master_key: str | None = field(default=None, repr=False)
-
-    @property
-    def resolved_database_url(self) -> str:
-        return self.database_url or default_database_url(self.home)
-
-    @property
-    def key_source(self) -> KeySource:
-        environ = None if self.master_key is None else {MASTER_KEY_ENV: self.master_key}
-        return key_source(self.home, self.master_key_file, environ)
 
 
 class ServerState:
@@ -123,14 +68,9 @@ class ServerState:
         except BaseException:
             self.database.dispose()
             raise
-        self.serve_lock: ServeLock | PostgresServeLock | None = None
-        if not settings.redis_url:
-            if self.database.sqlite_path is not None:
-                self.serve_lock = ServeLock(
-                    self.database.sqlite_path, exclusive=not settings.shared_guard
-                )
-            elif self.database.dialect == "postgresql":
-                self.serve_lock = PostgresServeLock(self.database.engine)
+        self.serve_lock = take_serve_lock(
+            self.database, settings.shared_guard, bool(settings.redis_url)
+        )
         self.sts = StsTokenCodec(self.database.secret_key(STS_KEY))
         self.world = WorldCache(self.database, self.sts, settings.clock)
         self.operations = Operations(PRODUCTS)
@@ -257,5 +197,6 @@ def implemented_catalog() -> Catalog:
 
 
 def build_app(settings: ServerSettings | None = None) -> GatewayApp:
-    """An ASGI application for `settings` (defaults: embedded SQLite under CAMS_HOME)."""
-    return ServerState(settings or ServerSettings()).app()
+    """An ASGI application for `settings` (default: from the environment, as `serve`
+    reads it: embedded SQLite under CAMS_HOME unless CAMS_DATABASE_URL says otherwise)."""
+    return ServerState(settings or ServerSettings.from_environment()).app()

@@ -18,7 +18,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -26,7 +26,8 @@ import uvicorn
 import uvloop
 
 from cams_server.gateway.protocol import HttpLimits, uvicorn_config
-from cams_server.server import ServerSettings, ServerState
+from cams_server.server import ServerState
+from cams_server.settings import ServerSettings
 from cams_server.tls import TlsFiles
 
 __all__ = ["ServeOptions", "bind", "ensure_descriptors", "serve"]
@@ -42,7 +43,6 @@ class ServeOptions:
     workers: int = 1
     tls: TlsFiles | None = None
     trusted_proxies: tuple[str, ...] = ()
-    limits: HttpLimits = field(default_factory=HttpLimits)
 
 
 # File descriptors a process needs beside its connections (database, logs, listening
@@ -97,7 +97,7 @@ async def _serve_one(
         state.app(),
         tls=options.tls,
         trusted_proxies=options.trusted_proxies,
-        limits=options.limits,
+        limits=options.settings.http,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -37,9 +37,9 @@ from cams_server.clock import Clock, SystemClock
 from cams_server.gateway.nonces import QuotaLimits
 from cams_server.gateway.protocol import HttpLimits, uvicorn_config
 from cams_server.model.world import World
-from cams_server.server import ServerSettings, ServerState
+from cams_server.server import ServerState
+from cams_server.settings import ENVIRONMENT, ServerSettings
 from cams_server.store.enablements import list_enablements
-from cams_server.store.keyring import MASTER_KEY_ENV
 from cams_server.store.world_repo import apply_world
 from cams_server.tls import ensure_self_signed
 from cams_server.world.toml_file import load_world, parse_world
@@ -64,6 +64,8 @@ class CamsServer:
         tls: bool = False,
         trusted_proxies: tuple[str, ...] = (),
         admin_token: str | None = None,
+        whatsapp_app_secret: str | None = None,
+        whatsapp_verify_token: str | None = None,
         redis: str | None = None,
         workers: int = 1,
         graph: GraphApi | None = None,
@@ -89,6 +91,8 @@ class CamsServer:
         self.tls = tls
         self.trusted_proxies = trusted_proxies
         self.admin_token = admin_token
+        self.whatsapp_app_secret = whatsapp_app_secret
+        self.whatsapp_verify_token = whatsapp_verify_token
         self.redis_url = redis
         self.workers = workers
         self.graph = graph
@@ -142,9 +146,12 @@ class CamsServer:
             home=self.home,
             clock=self.clock,
             admin_token=self.admin_token,
+            whatsapp_app_secret=self.whatsapp_app_secret,
+            whatsapp_verify_token=self.whatsapp_verify_token,
             redis_url=self.redis_url,
             graph=self.graph,
             nonce_quota=self.nonce_quota,
+            http=self.http_limits,
             master_key_file=self.master_key_file,
             master_key=self.master_key,
         )
@@ -263,10 +270,14 @@ class CamsServer:
         if world is not None:
             args += ["--world", str(world)]
         env = {**os.environ, "CAMS_HOME": str(self.home)}
-        if self.admin_token:
-            env["CAMS_ADMIN_TOKEN"] = self.admin_token
+        given = {
+            "admin_token": self.admin_token,
+            "whatsapp_app_secret": self.whatsapp_app_secret,
+            "whatsapp_verify_token": self.whatsapp_verify_token,
+        }
+        env.update({ENVIRONMENT[name]: value for name, value in given.items() if value})
         if self.master_key is not None:
-            env[MASTER_KEY_ENV] = self.master_key
+            env[ENVIRONMENT["master_key"]] = self.master_key
         self.home.mkdir(mode=0o700, parents=True, exist_ok=True)  # the server tightens an old one
         log = os.fdopen(
             os.open(self.home / "server.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab"

@@ -93,7 +93,7 @@ def test_roi_documented_errors_match_the_seed(roi: Operation) -> None:
     assert documented is not None
     assert documented.message == "The system is under flow control."
     assert roi.documented_error("Throttling.User") is None
-    with pytest.raises(LookupError, match="documents no error Throttling.User"):
+    with pytest.raises(LookupError, match=r"documents no error Throttling\.User"):
         roi.error("Throttling.User")
 
 

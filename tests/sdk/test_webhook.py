@@ -44,11 +44,14 @@ DAY = 24 * HOUR
 
 @pytest.fixture(scope="module")
 def server(rich_world: Path) -> Iterator[CamsServer]:
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("CAMS_WHATSAPP_APP_SECRET", SECRET)
-        env.setenv("CAMS_WHATSAPP_VERIFY_TOKEN", VERIFY)
-        running = CamsServer(world=rich_world, clock=ManualClock(), admin_token=TOKEN)
-        running.start()
+    running = CamsServer(
+        world=rich_world,
+        clock=ManualClock(),
+        admin_token=TOKEN,
+        whatsapp_app_secret=SECRET,
+        whatsapp_verify_token=VERIFY,
+    )
+    running.start()
     try:
         assert enable(v3_client(running.endpoint, "acme-root"), MAIN)["Code"] == "OK"
         yield running

@@ -23,16 +23,19 @@ from cams_server.clock import Clock
 from cams_server.store.database import Database
 from cams_server.store.schema import upstream_outbox
 
-__all__ = ["GraphApi", "UpstreamWorker"]
+__all__ = ["GRAPH_API_VERSION", "GraphApi", "UpstreamWorker"]
 
 log = logging.getLogger("cams_server.upstream")
+
+# The Graph API version calls go to unless told otherwise.
+GRAPH_API_VERSION = "v21.0"
 
 
 @dataclass(frozen=True)
 class GraphApi:
     base_url: str
     token: str
-    version: str = "v21.0"
+    version: str = GRAPH_API_VERSION
     max_attempts: int = 8
     lease_seconds: float = 30.0
     backoff_seconds: float = 2.0

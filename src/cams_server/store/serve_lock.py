@@ -15,7 +15,9 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, text
 
-__all__ = ["PostgresServeLock", "ServeLock", "ServeLockBusy"]
+from cams_server.store.database import Database
+
+__all__ = ["PostgresServeLock", "ServeLock", "ServeLockBusy", "take_serve_lock"]
 
 _ADVISORY_KEY = 727474
 
@@ -62,3 +64,19 @@ class PostgresServeLock:
         if self._connection is not None:
             self._connection.close()  # ends the session, and with it the lock
             self._connection = None
+
+
+def take_serve_lock(
+    database: Database, guard_shared: bool, guard_remote: bool
+) -> ServeLock | PostgresServeLock | None:
+    """The lock a server holds on `database` while it serves: None when its guard is
+    remote (Redis), for then every process shares one; else exclusive for an in-memory
+    guard, shared among processes whose guard is the SQLite file. Raises `ServeLockBusy`
+    when another server holds it."""
+    if guard_remote:
+        return None
+    if database.sqlite_path is not None:
+        return ServeLock(database.sqlite_path, exclusive=not guard_shared)
+    if database.dialect == "postgresql":
+        return PostgresServeLock(database.engine)
+    return None
