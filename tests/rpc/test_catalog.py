@@ -357,3 +357,20 @@ def test_defaults_for_sparse_metadata() -> None:
     assert op.parameters == ()
     assert op.errors == ()
     assert op.response_example is None
+
+
+def test_the_overlay_adds_what_the_metadata_says_in_prose_only() -> None:
+    """`<product>/metadata/*-overlay.json` completes Alibaba's schema; the handler then
+    receives typed, defaulted, bounded values and checks nothing by hand."""
+    ops = {op.name: op for op in operations_from_metadata(load_metadata(*CAMS_METADATA))}
+    reads = ops["GetChatappTemplateMetric"]
+    parsed = reads.parse_parameters({"Start": "1", "End": "2", "TemplateCode": "t"})
+    assert parsed["Granularity"] == "DAILY"  # Alibaba's default, now applied
+    assert parsed["TemplateType"] == "WHATSAPP"
+    with pytest.raises(ServiceError, match="one of DAILY, HALF_HOUR"):
+        reads.parse_parameters({"Start": "1", "End": "2", "TemplateCode": "t", "Granularity": "X"})
+    with pytest.raises(ServiceError, match="out of range: it is 0 to 253402300799999"):
+        reads.parse_parameters({"Start": str(2**63 - 1), "End": "2", "TemplateCode": "t"})
+    (assume_role,) = operations_from_metadata(load_metadata(*STS_METADATA), ["AssumeRole"])
+    defaults = assume_role.parse_parameters({"RoleArn": "a", "RoleSessionName": "s"})
+    assert defaults["DurationSeconds"] == 3600

@@ -410,7 +410,7 @@ def test_read_with_out_of_range_times_is_invalid_parameter(
     headers = raw.v3_headers(server.endpoint, ROOT_ID, ROOT_SECRET, query, action=action)
     response = httpx.post(f"{server.url}/?{urlencode(query)}", headers=headers)
     error = assert_error(response, "InvalidParameter", 400)
-    assert "epoch milliseconds" in error["Message"]
+    assert "out of range: it is 0 to 253402300799999" in error["Message"]
 
 
 def test_payload_hash_header_is_the_body_hash(server: CamsServer) -> None:

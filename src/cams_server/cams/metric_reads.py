@@ -22,25 +22,12 @@ __all__ = ["get_chatapp_phone_number_metric", "get_chatapp_template_metric"]
 
 _PERIOD_MS = {"DAILY": 24 * 3600 * 1000, "HALF_HOUR": BUCKET_MS}
 _MAX_RANGE_MS = 90 * 24 * 3600 * 1000
-# The last millisecond a calendar date can name. Beyond it no message was ever sent, and
-# period arithmetic on larger values would overflow the database's 64-bit integers.
-_LAST_EPOCH_MS = 253_402_300_799_999
-
-
 def _periods(ctx: CallContext) -> tuple[str, int, list[int]]:
-    granularity = str(ctx.params.get("Granularity") or "DAILY")
-    if granularity not in _PERIOD_MS:
-        raise invalid_parameter(
-            "Granularity", f"Granularity must be DAILY or HALF_HOUR, got {granularity!r}."
-        )
-    start, end = int(ctx.params["Start"]), int(ctx.params["End"])
-    for name, value in (("Start", start), ("End", end)):
-        if not 0 <= value <= _LAST_EPOCH_MS:
-            raise invalid_parameter(
-                name,
-                f"{name} is epoch milliseconds from 0 to {_LAST_EPOCH_MS} "
-                f"(9999-12-31T23:59:59.999Z); got {value}.",
-            )
+    # Typed and bounded by the catalog: Granularity is DAILY (its default) or HALF_HOUR,
+    # Start and End are epoch milliseconds within the calendar (the metadata overlay).
+    granularity: str = ctx.params["Granularity"]
+    start: int = ctx.params["Start"]
+    end: int = ctx.params["End"]
     if end < start:
         raise invalid_parameter("End", f"End ({end}) is before Start ({start}).")
     if end - start > _MAX_RANGE_MS:
@@ -84,11 +71,9 @@ def _money(micros: int) -> float:
 async def get_chatapp_template_metric(ctx: CallContext) -> dict[str, Any]:
     granularity, length, periods = _periods(ctx)
     spaces = await _spaces(ctx)
-    template = str(ctx.params["TemplateCode"])
-    language = ctx.params.get("Language")
-    template_type = str(ctx.params.get("TemplateType") or "WHATSAPP")
-    if template_type not in ("WHATSAPP", "VIBER"):
-        raise invalid_parameter("TemplateType", "TemplateType must be WHATSAPP or VIBER.")
+    template: str = ctx.params["TemplateCode"]
+    language: str | None = ctx.params.get("Language")
+    template_type: str = ctx.params["TemplateType"]  # WHATSAPP (the default) or VIBER
     data: list[dict[str, Any]] = []
     if template_type == "WHATSAPP":
         rows, clicks = await ctx.database.run(
@@ -97,7 +82,7 @@ async def get_chatapp_template_metric(ctx: CallContext) -> dict[str, Any]:
             ctx.caller.principal.account_id,
             spaces,
             template,
-            None if language is None else str(language),
+            language,
             periods[0],
             periods[-1] + length,
             length,

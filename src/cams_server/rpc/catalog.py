@@ -53,6 +53,9 @@ class ParameterSpec:
     enum: tuple[str, ...] | None
     max_length: int | None
     pattern: str | None
+    default: str | None = None  # the value of a call that does not send it
+    minimum: int | None = None
+    maximum: int | None = None
 
     def parse(self, raw: str) -> str | int | bool:
         """Check one raw wire value against the spec and return its typed value."""
@@ -61,8 +64,12 @@ class ParameterSpec:
                 raise invalid_parameter(self.name, f"{self.name} must be an integer, got {raw!r}.")
             value = int(raw)
             low, high = _INT64 if self.format == "int64" else _INT32
+            low = low if self.minimum is None else max(low, self.minimum)
+            high = high if self.maximum is None else min(high, self.maximum)
             if not low <= value <= high:
-                raise invalid_parameter(self.name, f"{self.name} {raw} is out of range.")
+                raise invalid_parameter(
+                    self.name, f"{self.name} {raw} is out of range: it is {low} to {high}."
+                )
             return value
         if self.type == "boolean":
             lowered = raw.lower()
@@ -142,7 +149,9 @@ class Operation:
             if value is None or value == "":
                 if spec.required:
                     raise missing_parameter(spec.name)
-                continue
+                if spec.default is None:
+                    continue
+                value = spec.default
             parsed[spec.name] = spec.parse(value)
         return parsed
 
@@ -183,6 +192,7 @@ def _parameter(raw: Mapping[str, Any]) -> ParameterSpec:
     schema = raw.get("schema", {})
     enum = schema.get("enum")
     example = schema.get("example")
+    default = schema.get("default")
     return ParameterSpec(
         name=raw["name"],
         location=raw.get("in", "query"),
@@ -194,6 +204,9 @@ def _parameter(raw: Mapping[str, Any]) -> ParameterSpec:
         enum=None if enum is None else tuple(str(v) for v in enum),
         max_length=schema.get("maxLength"),
         pattern=schema.get("pattern"),
+        default=None if default is None else str(default),
+        minimum=schema.get("minimum"),
+        maximum=schema.get("maximum"),
     )
 
 
@@ -261,10 +274,25 @@ def operations_from_metadata(
 
 
 def load_metadata(package: str, filename: str) -> dict[str, Any]:
-    """Alibaba's API metadata document `<package>/metadata/<filename>`."""
-    text = resources.files(package).joinpath("metadata", filename).read_text("utf-8")
-    data: dict[str, Any] = json.loads(text)
+    """Alibaba's API metadata document `<package>/metadata/<filename>`, with our overlay.
+
+    The overlay (`<name>-overlay.json` beside `<name>-metadata.json`) adds to a
+    parameter's schema what Alibaba's documentation says in prose only (the values of
+    `Granularity`, the range of `Start`); the metadata file stays Alibaba's own.
+    """
+    folder = resources.files(package).joinpath("metadata")
+    data: dict[str, Any] = json.loads(folder.joinpath(filename).read_text("utf-8"))
+    overlay_file = folder.joinpath(filename.replace("-metadata.json", "-overlay.json"))
+    if overlay_file.is_file():
+        _apply_overlay(data, json.loads(overlay_file.read_text("utf-8")))
     return data
+
+
+def _apply_overlay(metadata: dict[str, Any], overlay: Mapping[str, Any]) -> None:
+    for name, api in overlay.get("apis", {}).items():
+        parameters = {p["name"]: p for p in metadata["apis"][name]["parameters"]}
+        for parameter, schema in api.get("parameters", {}).items():
+            parameters[parameter].setdefault("schema", {}).update(schema)
 
 
 def load_catalog(implemented: Mapping[tuple[str, str], Iterable[str]]) -> Catalog:

@@ -29,7 +29,6 @@ _ROLE_ARN = re.compile(
 _SESSION_NAME = re.compile(r"^[A-Za-z0-9.@_-]{2,64}\Z")
 _EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}\Z", re.ASCII)
 _MIN_DURATION = 900
-_DEFAULT_DURATION = 3600
 _MAX_POLICY_BYTES = 2048
 
 
@@ -60,31 +59,31 @@ def _deny(ctx: CallContext, hint: str, decision: PolicyDecision, resource: str) 
 
 async def assume_role(ctx: CallContext) -> dict[str, Any]:
     params = ctx.params
-    session_name = str(params["RoleSessionName"])
+    session_name: str = params["RoleSessionName"]
     if not _SESSION_NAME.match(session_name):
         raise ctx.operation.error(
             "InvalidParameter.RoleSessionName",
             "It must be 2 to 64 characters of letters, digits and . @ - _.",
         )
-    external_id = params.get("ExternalId")
-    if external_id is not None and not _EXTERNAL_ID.match(str(external_id)):
+    external_id: str | None = params.get("ExternalId")
+    if external_id is not None and not _EXTERNAL_ID.match(external_id):
         raise ctx.operation.error(
             "InvalidParameter.ExternalId", r"It must be 2 to 1224 characters of [\w+=,.@:/-]."
         )
-    role = _role(ctx, str(params["RoleArn"]))
-    duration = int(params.get("DurationSeconds", _DEFAULT_DURATION))
+    role = _role(ctx, params["RoleArn"])
+    duration: int = params["DurationSeconds"]  # 3600 unless given (the metadata overlay)
     if not _MIN_DURATION <= duration <= role.max_session_duration:
         raise ctx.operation.error(
             "InvalidParameter.DurationSeconds",
             f"DurationSeconds {duration} is outside {_MIN_DURATION}..{role.max_session_duration}, "
             f"the range role {role.name} allows (its max_session_duration).",
         )
-    session_policy = params.get("Policy")
+    session_policy: str | None = params.get("Policy")
     if session_policy is not None:
-        if len(str(session_policy).encode()) >= _MAX_POLICY_BYTES:
+        if len(session_policy.encode()) >= _MAX_POLICY_BYTES:
             raise ctx.operation.error("InvalidParameter.PolicySize")
         try:
-            parse_policy(str(session_policy), name="SessionPolicy", policy_type="Session")
+            parse_policy(session_policy, name="SessionPolicy", policy_type="Session")
         except PolicyError as exc:
             raise ctx.operation.error("InvalidParameter.PolicyGrammar", f"{exc}.") from None
     principal = ctx.caller.principal
@@ -99,7 +98,7 @@ async def assume_role(ctx: CallContext) -> dict[str, Any]:
         )
     context = {**ctx.condition_context()}
     if external_id is not None:
-        context["sts:ExternalId"] = str(external_id)
+        context["sts:ExternalId"] = external_id
     session = ctx.caller.session_policy
     decision = evaluate(
         ctx.directory.policies_of(principal),
@@ -132,7 +131,7 @@ async def assume_role(ctx: CallContext) -> dict[str, Any]:
         session_name,
         now,
         duration,
-        None if session_policy is None else str(session_policy),
+        session_policy,
         principal.arn,
     )
     return {
