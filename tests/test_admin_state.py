@@ -34,8 +34,9 @@ from alibabacloud_tea_openapi.models import Config
 from cams_server.clock import ManualClock
 from cams_server.testing import CamsServer
 from cams_server.world.toml_file import load_world, parse_world
-from tests.sdk.clients import KEYS, enable, v3_client
+from tests.sdk.clients import KEYS, enable, enable_as, v3_client
 from tests.sdk.raw import v3_headers
+from tests.sdk.wire_asserts import assert_ok_body
 
 TOKEN = "admin-state-token"
 ACME = "1000000000000001"
@@ -83,7 +84,7 @@ def _close_http() -> Iterator[None]:
 def _clean(server: CamsServer) -> None:
     """Each test starts from a reset server (the API under test), one second later."""
     ok_json(admin(server, "POST", "reset"))
-    server.clock.advance(1.01)  # type: ignore[attr-defined]
+    server.manual_clock.advance(1.01)
 
 
 @pytest.fixture
@@ -152,10 +153,8 @@ def add_fault(server: CamsServer, **fields: object) -> dict[str, Any]:
     return result
 
 
-def call(server: CamsServer, who: str = "acme-root", space: str | None = None) -> dict[str, Any]:
-    body = enable(v3_client(server.endpoint, who), space)
-    assert body["Code"] == "OK", body
-    return body
+def enable_ok(server: CamsServer, who: str = "acme-root", space: str | None = None) -> None:
+    assert_ok_body(enable_as(server.endpoint, who, space))
 
 
 def refused(server: CamsServer, who: str = "acme-root") -> AlibabaCloudException:
@@ -209,8 +208,8 @@ def world_text(server: CamsServer) -> str:
 
 def test_reset_forgets_enablements_and_the_next_enable_is_a_new_one(server: CamsServer) -> None:
     first = server.clock.now()
-    call(server, "acme-root")
-    call(server, "alice", "cams-acme-main")
+    enable_ok(server, "acme-root")
+    enable_ok(server, "alice", "cams-acme-main")
     assert len(enablements(server)) == 2
     assert len(server.enablements()) == 2
 
@@ -219,9 +218,9 @@ def test_reset_forgets_enablements_and_the_next_enable_is_a_new_one(server: Cams
     assert enablements(server) == []
     assert server.enablements() == []
 
-    server.clock.advance(30)  # type: ignore[attr-defined]
+    server.manual_clock.advance(30)
     again = server.clock.now()
-    call(server, "olga", "cams-acme-main")
+    enable_ok(server, "olga", "cams-acme-main")
     (entry,) = server.enablements()
     assert entry["account_id"] == ACME and entry["space_id"] == "cams-acme-main"
     # A new enablement: the time and principal of this call, not of the forgotten one.
@@ -231,17 +230,17 @@ def test_reset_forgets_enablements_and_the_next_enable_is_a_new_one(server: Cams
 
 
 def test_reset_without_a_body_keeps_the_world(server: CamsServer) -> None:
-    call(server)
+    enable_ok(server)
     body = ok_json(admin(server, "POST", "reset"))
     assert body["World"] is False
     assert server.enablements() == []
-    call(server)  # the key still exists
+    enable_ok(server)  # the key still exists
     assert len(server.enablements()) == 1
 
 
 def test_reset_empties_the_flow_windows(server: CamsServer) -> None:
     for _ in range(5):
-        call(server)
+        enable_ok(server)
     throttled = refused(server)
     assert isinstance(throttled, ThrottlingException)
     assert INJECTED not in throttled.data["Message"]
@@ -249,7 +248,7 @@ def test_reset_empties_the_flow_windows(server: CamsServer) -> None:
     ok_json(admin(server, "POST", "reset", json={}))
     # The same manual-clock instant: only the reset can have emptied the window.
     for _ in range(5):
-        call(server)
+        enable_ok(server)
     assert isinstance(refused(server), ThrottlingException)
 
 
@@ -272,11 +271,11 @@ def test_reset_clears_pending_faults(server: CamsServer) -> None:
     assert len(faults(server)) == 1
     ok_json(admin(server, "POST", "reset"))
     assert faults(server) == []
-    call(server)
+    enable_ok(server)
 
 
 def test_reset_with_a_broken_body_changes_nothing(server: CamsServer) -> None:
-    call(server)
+    enable_ok(server)
     server.inject_fault(ACTION, code="ServiceUnavailable")
     body = error_json(
         admin(server, "POST", "reset", content=b"{World: true"), 400, "InvalidParameter.Body"
@@ -287,7 +286,7 @@ def test_reset_with_a_broken_body_changes_nothing(server: CamsServer) -> None:
 
 
 def test_helper_reset_forgets_enablements(server: CamsServer) -> None:
-    call(server)
+    enable_ok(server)
     server.reset()
     assert server.enablements() == []
     assert enablements(server) == []
@@ -298,7 +297,7 @@ def test_helper_reset_forgets_enablements(server: CamsServer) -> None:
 
 def test_reset_world_removes_accounts_and_post_world_restores_them(scratch: CamsServer) -> None:
     before = world_text(scratch)
-    call(scratch)
+    enable_ok(scratch)
 
     body = ok_json(admin(scratch, "POST", "reset", json={"World": True}))
     assert body["Reset"] is True and body["World"] is True
@@ -312,8 +311,8 @@ def test_reset_world_removes_accounts_and_post_world_restores_them(scratch: Cams
 
     applied = ok_json(admin(scratch, "POST", "world", content=before.encode()))
     assert applied["Accounts"] == 3
-    call(scratch)
-    call(scratch, "gus")
+    enable_ok(scratch)
+    enable_ok(scratch, "gus")
     assert world_text(scratch) == before
 
 
@@ -321,7 +320,7 @@ def test_helper_reset_world_removes_accounts(scratch: CamsServer, rich_world: Pa
     scratch.reset(world=True)
     assert key_refused(scratch, KEYS["olga"]).code == "InvalidAccessKeyId.NotFound"
     scratch.apply_world(rich_world)
-    call(scratch, "olga")
+    enable_ok(scratch, "olga")
 
 
 def test_get_world_round_trips(server: CamsServer, rich_world: Path) -> None:
@@ -332,7 +331,7 @@ def test_get_world_round_trips(server: CamsServer, rich_world: Path) -> None:
     applied = ok_json(admin(server, "POST", "world", content=text.encode()))
     assert applied["Accounts"] == 3
     assert world_text(server) == text
-    call(server)
+    enable_ok(server)
 
 
 def test_post_world_adds_an_account_and_leaves_the_others(scratch: CamsServer) -> None:
@@ -346,7 +345,7 @@ def test_post_world_adds_an_account_and_leaves_the_others(scratch: CamsServer) -
     )
     assert body.body.code == "OK"
     assert [e["account_id"] for e in scratch.enablements()] == ["4000000000000004"]
-    call(scratch)
+    enable_ok(scratch)
 
 
 BAD_WORLDS = {
@@ -421,7 +420,7 @@ def test_bad_world_is_400_naming_the_problem_and_applies_nothing(
     assert world_text(server) == before
     # Not even the valid part of the file was applied.
     assert key_refused(server, HOOLI_KEY).code == "InvalidAccessKeyId.NotFound"
-    call(server, "gus")
+    enable_ok(server, "gus")
 
 
 # -- enablements ----------------------------------------------------------------------
@@ -429,11 +428,11 @@ def test_bad_world_is_400_naming_the_problem_and_applies_nothing(
 
 def test_get_enablements_lists_what_the_helper_lists(server: CamsServer) -> None:
     assert enablements(server) == server.enablements() == []
-    call(server, "acme-root")
-    server.clock.advance(1)  # type: ignore[attr-defined]
-    call(server, "alice", "cams-acme-main")
-    server.clock.advance(1)  # type: ignore[attr-defined]
-    call(server, "gus", "cams-globex-main")
+    enable_ok(server, "acme-root")
+    server.manual_clock.advance(1)
+    enable_ok(server, "alice", "cams-acme-main")
+    server.manual_clock.advance(1)
+    enable_ok(server, "gus", "cams-globex-main")
     listed = enablements(server)
     assert listed == server.enablements()
     assert {(e["account_id"], e["space_id"], e["enabled_by"]) for e in listed} == {
@@ -456,7 +455,7 @@ def test_limit_control_fault_is_a_throttling_exception_n_times(server: CamsServe
         assert error.retry_after == 1000
         assert error.data["Message"].startswith(DOCUMENTED["System.LimitControl"])
         assert INJECTED in error.data["Message"]
-    call(server)
+    enable_ok(server)
     assert faults(server) == []
 
 
@@ -467,7 +466,7 @@ def test_service_unavailable_fault_is_a_503_server_exception(server: CamsServer)
     assert error.code == "ServiceUnavailable"
     assert error.status_code == 503
     assert INJECTED in error.data["Message"]
-    call(server)
+    enable_ok(server)
 
 
 @pytest.mark.parametrize("code", ["Unknown.ResourceOwnerId", "Product.Unsubscript"])
@@ -481,7 +480,7 @@ def test_documented_code_fault_carries_its_documented_message(
     assert error.code == code
     assert error.status_code == 400
     assert error.data["Message"].startswith(DOCUMENTED[code]), error.data["Message"]
-    call(server)
+    enable_ok(server)
 
 
 def test_fault_for_one_account_leaves_other_accounts_alone(server: CamsServer) -> None:
@@ -493,19 +492,19 @@ def test_fault_for_one_account_leaves_other_accounts_alone(server: CamsServer) -
         "Remaining": 2,
         "LatencyMs": 0,
     }
-    call(server, "acme-root")
-    call(server, "alice")
+    enable_ok(server, "acme-root")
+    enable_ok(server, "alice")
     assert faults(server)[0]["Remaining"] == 2
     # Both the root and a RAM user of the account get it.
     assert refused(server, "globex-root").code == "ServiceUnavailable"
     assert refused(server, "gus").code == "ServiceUnavailable"
-    call(server, "gus")
-    call(server, "acme-root")
+    enable_ok(server, "gus")
+    enable_ok(server, "acme-root")
 
 
 def test_fault_of_another_action_does_not_fire(server: CamsServer) -> None:
     server.inject_fault(OTHER_ACTION, code="ServiceUnavailable")
-    call(server)
+    enable_ok(server)
     assert faults(server) == [
         {
             "Action": OTHER_ACTION,
@@ -520,12 +519,12 @@ def test_fault_of_another_action_does_not_fire(server: CamsServer) -> None:
 def test_latency_fault_delays_the_call_without_failing_it(server: CamsServer) -> None:
     server.inject_fault(ACTION, latency_ms=300)
     started = time.perf_counter()
-    call(server)
+    enable_ok(server)
     slow = time.perf_counter() - started
     assert slow >= 0.3
     assert faults(server) == []
     started = time.perf_counter()
-    call(server)
+    enable_ok(server)
     assert time.perf_counter() - started < 0.3
 
 
@@ -534,7 +533,7 @@ def test_latency_and_code_together_wait_then_fail(server: CamsServer) -> None:
     started = time.perf_counter()
     assert refused(server).code == "ServiceUnavailable"
     assert time.perf_counter() - started >= 0.2
-    call(server)
+    enable_ok(server)
 
 
 def test_fault_list_counts_down(server: CamsServer) -> None:
@@ -557,7 +556,7 @@ def test_fault_list_counts_down(server: CamsServer) -> None:
     refused(server, "olga")
     refused(server, "alice")
     assert [(f["Action"], f["Remaining"]) for f in faults(server)] == [(OTHER_ACTION, 4)]
-    call(server)
+    enable_ok(server)
 
 
 def test_clear_faults_removes_pending_faults(server: CamsServer) -> None:
@@ -566,13 +565,13 @@ def test_clear_faults_removes_pending_faults(server: CamsServer) -> None:
     assert len(faults(server)) == 2
     server.clear_faults()
     assert faults(server) == []
-    call(server)
+    enable_ok(server)
 
     server.inject_fault(ACTION, code="ServiceUnavailable", count=3)
     body = ok_json(admin(server, "POST", "faults/clear"))
     assert body["Faults"] == []
     assert faults(server) == []
-    call(server)
+    enable_ok(server)
 
 
 def test_faults_apply_after_authentication(server: CamsServer) -> None:
@@ -584,7 +583,7 @@ def test_faults_apply_after_authentication(server: CamsServer) -> None:
     # Neither unauthenticated call used the fault up.
     assert faults(server)[0]["Remaining"] == 1
     assert refused(server).code == "ServiceUnavailable"
-    call(server)
+    enable_ok(server)
 
 
 def test_faulted_calls_do_not_use_up_the_flow_window(server: CamsServer) -> None:
@@ -593,7 +592,7 @@ def test_faulted_calls_do_not_use_up_the_flow_window(server: CamsServer) -> None
         assert INJECTED in refused(server).data["Message"]
     # The same instant: the five faulted calls never reached flow control.
     for _ in range(5):
-        call(server)
+        enable_ok(server)
     real = refused(server)
     assert isinstance(real, ThrottlingException)
     assert INJECTED not in real.data["Message"]
@@ -624,7 +623,7 @@ def test_bad_fault_is_400_and_adds_nothing(server: CamsServer, case: str) -> Non
     body = error_json(response, 400, "InvalidParameter.Fault")
     assert "Action" in body["Message"] or "Count" in body["Message"]
     assert faults(server) == []
-    call(server)
+    enable_ok(server)
 
 
 @pytest.mark.parametrize("content", [b"", b"{not json", b"Action=EnableWhatsappROIMetric"])
@@ -692,7 +691,7 @@ def test_every_admin_route_needs_the_token(
 
 
 def test_a_wrong_token_changes_nothing_on_any_route(server: CamsServer) -> None:
-    call(server)
+    enable_ok(server)
     add_fault(server, Action=OTHER_ACTION, Code="ServiceUnavailable")
     before = world_text(server)
     for method, path, body in ROUTES:
@@ -702,7 +701,7 @@ def test_a_wrong_token_changes_nothing_on_any_route(server: CamsServer) -> None:
     assert world_text(server) == before
     assert [f["Remaining"] for f in faults(server)] == [1]
     assert len(server.enablements()) == 1
-    call(server)  # the world is still there
+    enable_ok(server)  # the world is still there
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ROUTES, ids=ROUTE_IDS)
@@ -753,7 +752,7 @@ def test_reset_world_string_false_does_not_delete_the_world(scratch: CamsServer)
         assert response.json()["World"] is False
     else:
         error_json(response, 400, "InvalidParameter.Body")
-    call(scratch)
+    enable_ok(scratch)
 
 
 def test_a_fault_for_an_unknown_action_is_refused(rich_world: Path) -> None:

@@ -150,7 +150,7 @@ def test_metrics_count_calls_codes_throttles_latency_and_store_sizes(server: Cam
         assert enable(root)["Code"] == "OK"
     with pytest.raises(ThrottlingException):  # the sixth within a second
         enable(root)
-    server.clock.advance(1.01)  # type: ignore[attr-defined]
+    server.manual_clock.advance(1.01)
     with pytest.raises(ClientException) as denied:
         enable(v3_client(server.endpoint, "rita"))
     assert denied.value.code == "Ram.PermissionDeny"

@@ -33,7 +33,6 @@ from cams_server.world.validation import WorldError, policy_warnings
 
 __all__ = ["AdminApi", "AdminControl"]
 
-_JSON = b"application/json;charset=utf-8"
 READY_TIMEOUT = 2.0
 
 

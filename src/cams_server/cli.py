@@ -111,8 +111,7 @@ def cli() -> None:
     "redis_url",
     default=None,
     metavar="URL",
-    help="Redis URL for shared nonces and flow-control windows "
-    f"(env {ENVIRONMENT['redis_url']}).",
+    help=f"Redis URL for shared nonces and flow-control windows (env {ENVIRONMENT['redis_url']}).",
 )
 @click.option(
     "--world",
@@ -275,8 +274,10 @@ def serve(
     problem = ensure_descriptors(settings.http)
     if problem is not None:
         _fail(f"cams-server: {problem}.")
-    if workers > 1 and not settings.redis_url and settings.resolved_database_url.startswith(
-        "postgresql"
+    if (
+        workers > 1
+        and not settings.redis_url
+        and settings.resolved_database_url.startswith("postgresql")
     ):
         _fail(
             "cams-server: --workers above 1 on PostgreSQL needs --redis for shared nonces and "

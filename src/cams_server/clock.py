@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
 from typing import Protocol
 
-__all__ = ["Clock", "ManualClock", "SystemClock", "utc_from_timestamp"]
+__all__ = ["Clock", "ManualClock", "SystemClock"]
 
 
 class Clock(Protocol):
@@ -44,7 +43,3 @@ class ManualClock:
     def set(self, when: float) -> None:
         with self._lock:
             self._now = when
-
-
-def utc_from_timestamp(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=UTC)

@@ -14,7 +14,6 @@ overriding the `cams_world` fixture.
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import signal
@@ -33,11 +32,12 @@ import pytest
 
 from cams_server.cams.demo import demo_world
 from cams_server.cams.upstream import GraphApi
-from cams_server.clock import Clock, SystemClock
+from cams_server.clock import Clock, ManualClock, SystemClock
 from cams_server.gateway.nonces import QuotaLimits
 from cams_server.gateway.protocol import HttpLimits, uvicorn_config
 from cams_server.model.world import World
 from cams_server.server import ServerState
+from cams_server.serving import bind
 from cams_server.settings import ENVIRONMENT, ServerSettings
 from cams_server.store.enablements import list_enablements
 from cams_server.store.world_repo import apply_world
@@ -127,6 +127,13 @@ class CamsServer:
         self.stop()
 
     @property
+    def manual_clock(self) -> ManualClock:
+        """The server's clock when the test gave it a `ManualClock` (to move time)."""
+        if not isinstance(self.clock, ManualClock):
+            raise TypeError("this CamsServer runs on the system clock: pass clock=ManualClock()")
+        return self.clock
+
+    @property
     def endpoint(self) -> str:
         """`127.0.0.1:PORT`, what an SDK's `endpoint` takes."""
         return f"127.0.0.1:{self.port}"
@@ -178,7 +185,6 @@ class CamsServer:
 
     def _start_thread(self) -> None:
         import asyncio
-        import socket
 
         import uvicorn
 
@@ -187,10 +193,7 @@ class CamsServer:
         if world is not None:
             apply_world(state.database, world, "<test world>")
             state.world.refresh()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(1024)
+        sock = bind("127.0.0.1", 0)  # as `serve` binds it
         self.port = sock.getsockname()[1]
         tls_files = ensure_self_signed(self.home) if self.tls else None
         self.ca_file = None if tls_files is None else tls_files.ca
@@ -403,7 +406,7 @@ class CamsServer:
         """What `cams-server roi list` prints, as dicts."""
         database = self._database()
         try:
-            return [json.loads(json.dumps(e.to_json())) for e in list_enablements(database)]
+            return [e.to_json() for e in list_enablements(database)]
         finally:
             database.dispose()
 

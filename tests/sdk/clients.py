@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alibabacloud_cams20200606.client import Client as V2Client
 from alibabacloud_cams20200606.models import EnableWhatsappROIMetricRequest
 from alibabacloud_tea_openapi.models import Config
@@ -51,6 +53,22 @@ def enable(
     request = EnableWhatsappROIMetricRequest(cust_space_id=space, isv_code=isv_code)
     body = client.enable_whatsapp_roimetric(request).body
     return body.to_map()  # type: ignore[no-any-return]
+
+
+def enable_as(
+    endpoint: str,
+    who: str,
+    space: str | None = None,
+    isv_code: str | None = None,
+    *,
+    v1: bool = False,
+    **extra: Any,
+) -> dict[str, Any]:
+    """EnableWhatsappROIMetric through the V2 SDK as `who` (V1 signing with `v1`)."""
+    request = EnableWhatsappROIMetricRequest(cust_space_id=space, isv_code=isv_code, **extra)
+    body = v3_client(endpoint, who, v1=v1).enable_whatsapp_roimetric(request).body
+    result: dict[str, Any] = body.to_map()
+    return result
 
 
 def legacy_client(who: str, *, secret: str | None = None) -> AcsClient:

@@ -137,7 +137,9 @@ def client(server: CamsServer, who: str) -> V2Client:
     )
 
 
-def call(server: CamsServer, who: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+def enable_with_headers(
+    server: CamsServer, who: str, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     """EnableWhatsappROIMetric as `who`, with extra HTTP headers through RuntimeOptions."""
     runtime = RuntimeOptions(extends_parameters=ExtendsParameters(headers=dict(headers or {})))
     response = client(server, who).enable_whatsapp_roimetric_with_options(
@@ -147,7 +149,7 @@ def call(server: CamsServer, who: str, headers: dict[str, str] | None = None) ->
 
 
 def allowed(server: CamsServer, who: str, headers: dict[str, str] | None = None) -> None:
-    body = call(server, who, headers)
+    body = enable_with_headers(server, who, headers)
     assert body["Code"] == "OK", body
     assert body["AccessDeniedDetail"] == "NONE"
 
@@ -162,7 +164,7 @@ def denied(
 ) -> dict[str, Any]:
     """Assert a Ram.PermissionDeny of `kind`; return the decoded diagnostic."""
     with pytest.raises(ClientException) as info:
-        call(server, who, headers)
+        enable_with_headers(server, who, headers)
     error = info.value
     assert (error.code, error.status_code) == ("Ram.PermissionDeny", 400), error.data
     detail = error.access_denied_detail

@@ -13,7 +13,7 @@ import base64
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,8 +32,9 @@ from aliyunsdkcore.acs_exception.exceptions import ServerException as LegacyServ
 
 from cams_server.clock import ManualClock
 from cams_server.testing import CamsServer
-from tests.sdk.clients import legacy_client, legacy_request, v3_client
+from tests.sdk.clients import enable_as, legacy_client, legacy_request, v3_client
 from tests.sdk.raw import iso, v1_call
+from tests.sdk.wire_asserts import assert_ok_body, fails
 
 ACME = "1000000000000001"
 GLOBEX = "2000000000000002"
@@ -61,7 +62,7 @@ def server(rich_world: Path) -> Iterator[CamsServer]:
 @pytest.fixture(autouse=True)
 def _next_second(server: CamsServer) -> None:
     """Every test starts with empty flow-control windows on the shared server."""
-    server.clock.advance(1.01)  # type: ignore[attr-defined]
+    server.manual_clock.advance(1.01)
 
 
 @pytest.fixture
@@ -99,41 +100,6 @@ def key_call(server: CamsServer, key: tuple[str, str], space: str | None = None)
     return response.body.to_map()  # type: ignore[no-any-return]
 
 
-def call(
-    server: CamsServer,
-    who: str,
-    space: str | None = None,
-    isv_code: str | None = None,
-    *,
-    v1: bool = False,
-    **extra: Any,
-) -> dict[str, Any]:
-    client = v3_client(server.endpoint, who, v1=v1)
-    request = EnableWhatsappROIMetricRequest(cust_space_id=space, isv_code=isv_code, **extra)
-    return client.enable_whatsapp_roimetric(request).body.to_map()  # type: ignore[no-any-return]
-
-
-def assert_ok(body: dict[str, Any]) -> None:
-    assert body["Code"] == "OK"
-    assert body["Message"] == "None"
-    assert body["AccessDeniedDetail"] == "NONE"
-    assert isinstance(body["RequestId"], str) and body["RequestId"]
-
-
-def fails(action: Callable[[], object], code: str) -> AlibabaCloudException:
-    """Run an SDK call that must fail with the documented `code`; return the exception."""
-    with pytest.raises(AlibabaCloudException) as info:
-        action()
-    error = info.value
-    body = error.data
-    assert error.code == code, body
-    assert error.status_code == 400
-    assert body["Code"] == code
-    assert body["Message"].startswith(DOCUMENTED[code]), body["Message"]
-    assert body["RequestId"] and error.request_id == body["RequestId"]
-    return error
-
-
 def fails_with(
     server: CamsServer,
     who: str,
@@ -142,7 +108,9 @@ def fails_with(
     isv_code: str | None = None,
     **extra: Any,
 ) -> AlibabaCloudException:
-    return fails(lambda: call(server, who, space, isv_code, **extra), code)
+    return fails(
+        lambda: enable_as(server.endpoint, who, space, isv_code, **extra), code, DOCUMENTED
+    )
 
 
 def readable_forms(encoded: str) -> list[str]:
@@ -193,7 +161,7 @@ def test_v2_sdk_v3_signature_succeeds_and_request_id_is_in_header(server: CamsSe
     response = client.enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest())
     assert response.status_code == 200
     body = response.body.to_map()
-    assert_ok(body)
+    assert_ok_body(body)
     assert response.headers["x-acs-request-id"] == body["RequestId"]
 
 
@@ -205,7 +173,7 @@ def test_v2_sdk_v1_signature_succeeds_and_request_id_is_in_header(server: CamsSe
     )
     assert response.status_code == 200
     body = response.body.to_map()
-    assert_ok(body)
+    assert_ok_body(body)
     assert response.headers["x-acs-request-id"] == body["RequestId"]
 
 
@@ -213,11 +181,11 @@ def test_v2_sdk_v1_signature_succeeds_and_request_id_is_in_header(server: CamsSe
 def test_legacy_sdk_succeeds(server: CamsServer, method: str) -> None:
     client = legacy_client("acme-root")
     raw = client.do_action_with_exception(legacy_request(server.endpoint, method, "cams-acme-main"))
-    assert_ok(json.loads(raw))
+    assert_ok_body(json.loads(raw))
 
 
 def test_request_ids_are_unique(server: CamsServer) -> None:
-    ids = {call(server, "acme-root")["RequestId"] for _ in range(3)}
+    ids = {enable_as(server.endpoint, "acme-root")["RequestId"] for _ in range(3)}
     assert len(ids) == 3
 
 
@@ -226,7 +194,7 @@ def test_request_ids_are_unique(server: CamsServer) -> None:
 
 def test_enabling_a_space_records_who_and_when(fresh: CamsServer) -> None:
     when = fresh.clock.now()
-    assert_ok(call(fresh, "alice", "cams-acme-main"))
+    assert_ok_body(enable_as(fresh.endpoint, "alice", "cams-acme-main"))
     (entry,) = fresh.enablements()
     assert {"account_id", "space_id", "enabled_at", "enabled_by"} <= set(entry)
     assert entry["account_id"] == ACME
@@ -237,7 +205,7 @@ def test_enabling_a_space_records_who_and_when(fresh: CamsServer) -> None:
 
 
 def test_enabling_without_a_space_is_account_wide(fresh: CamsServer) -> None:
-    assert_ok(call(fresh, "acme-root"))
+    assert_ok_body(enable_as(fresh.endpoint, "acme-root"))
     (entry,) = fresh.enablements()
     assert entry["account_id"] == ACME
     assert entry["space_id"] is None
@@ -247,23 +215,23 @@ def test_enabling_without_a_space_is_account_wide(fresh: CamsServer) -> None:
 
 def test_repeat_enable_is_ok_and_keeps_the_first_time(fresh: CamsServer) -> None:
     first_time = fresh.clock.now()
-    assert_ok(call(fresh, "alice", "cams-acme-main"))
+    assert_ok_body(enable_as(fresh.endpoint, "alice", "cams-acme-main"))
     (first,) = fresh.enablements()
-    fresh.clock.advance(30)  # type: ignore[attr-defined]
-    assert_ok(call(fresh, "olga", "cams-acme-main"))
-    fresh.clock.advance(30)  # type: ignore[attr-defined]
-    assert_ok(call(fresh, "acme-root", "cams-acme-main", v1=True))
+    fresh.manual_clock.advance(30)
+    assert_ok_body(enable_as(fresh.endpoint, "olga", "cams-acme-main"))
+    fresh.manual_clock.advance(30)
+    assert_ok_body(enable_as(fresh.endpoint, "acme-root", "cams-acme-main", v1=True))
     assert fresh.enablements() == [first]
     assert abs(parse_utc(first["enabled_at"]).timestamp() - first_time) < 1e-5
     assert first["enabled_by"] == f"acs:ram::{ACME}:user/alice"
 
 
 def test_enablements_are_per_account_and_space(fresh: CamsServer) -> None:
-    assert_ok(call(fresh, "acme-root", "cams-acme-main"))
-    fresh.clock.advance(1)  # type: ignore[attr-defined]
-    assert_ok(call(fresh, "acme-root"))
-    fresh.clock.advance(1)  # type: ignore[attr-defined]
-    assert_ok(call(fresh, "globex-root", "cams-globex-main"))
+    assert_ok_body(enable_as(fresh.endpoint, "acme-root", "cams-acme-main"))
+    fresh.manual_clock.advance(1)
+    assert_ok_body(enable_as(fresh.endpoint, "acme-root"))
+    fresh.manual_clock.advance(1)
+    assert_ok_body(enable_as(fresh.endpoint, "globex-root", "cams-globex-main"))
     keys = {(e["account_id"], e["space_id"]) for e in fresh.enablements()}
     assert keys == {(ACME, "cams-acme-main"), (ACME, None), (GLOBEX, "cams-globex-main")}
 
@@ -305,7 +273,9 @@ def test_explicit_deny_wins_over_full_access(server: CamsServer) -> None:
 
 
 def test_denial_through_v1_signature_and_legacy_sdk(server: CamsServer) -> None:
-    error = fails(lambda: call(server, "rita", v1=True), "Ram.PermissionDeny")
+    error = fails(
+        lambda: enable_as(server.endpoint, "rita", v1=True), "Ram.PermissionDeny", DOCUMENTED
+    )
     assert error.data["AccessDeniedDetail"]["NoPermissionType"] == "ImplicitDeny"
     with pytest.raises(LegacyServerException) as info:
         legacy_client("nora").do_action_with_exception(legacy_request(server.endpoint, "GET"))
@@ -317,65 +287,71 @@ def test_denial_through_v1_signature_and_legacy_sdk(server: CamsServer) -> None:
 
 def test_sixth_call_in_a_second_is_throttled(server: CamsServer) -> None:
     for _ in range(5):
-        assert_ok(call(server, "acme-root"))
-    error = fails(lambda: call(server, "acme-root"), "System.LimitControl")
+        assert_ok_body(enable_as(server.endpoint, "acme-root"))
+    error = fails(
+        lambda: enable_as(server.endpoint, "acme-root"), "System.LimitControl", DOCUMENTED
+    )
     assert isinstance(error, ThrottlingException)
     assert error.retry_after is not None and 0 < error.retry_after <= 1000
     # The clock has not moved since the five calls: the oldest frees up in exactly 1 s.
     assert error.retry_after == 1000
-    server.clock.advance(error.retry_after / 1000)  # type: ignore[attr-defined]
-    assert_ok(call(server, "acme-root"))
+    server.manual_clock.advance(error.retry_after / 1000)
+    assert_ok_body(enable_as(server.endpoint, "acme-root"))
 
 
 def test_retry_after_is_the_time_until_admission(server: CamsServer) -> None:
-    assert_ok(call(server, "acme-root"))
-    server.clock.advance(0.4)  # type: ignore[attr-defined]
+    assert_ok_body(enable_as(server.endpoint, "acme-root"))
+    server.manual_clock.advance(0.4)
     for _ in range(4):
-        assert_ok(call(server, "acme-root"))
-    server.clock.advance(0.2)  # type: ignore[attr-defined]
-    error = fails(lambda: call(server, "acme-root"), "System.LimitControl")
+        assert_ok_body(enable_as(server.endpoint, "acme-root"))
+    server.manual_clock.advance(0.2)
+    error = fails(
+        lambda: enable_as(server.endpoint, "acme-root"), "System.LimitControl", DOCUMENTED
+    )
     assert isinstance(error, ThrottlingException)
     # The first call (0.6 s ago) leaves the window in 0.4 s.
     assert error.retry_after is not None and 395 <= error.retry_after <= 401
-    server.clock.advance(0.41)  # type: ignore[attr-defined]
-    assert_ok(call(server, "acme-root"))
+    server.manual_clock.advance(0.41)
+    assert_ok_body(enable_as(server.endpoint, "acme-root"))
     # Only one slot came free.
-    fails(lambda: call(server, "acme-root"), "System.LimitControl")
+    fails(lambda: enable_as(server.endpoint, "acme-root"), "System.LimitControl", DOCUMENTED)
 
 
 def test_rejected_calls_do_not_use_up_the_allowance(server: CamsServer) -> None:
     for _ in range(5):
-        assert_ok(call(server, "acme-root"))
-    server.clock.advance(0.5)  # type: ignore[attr-defined]
+        assert_ok_body(enable_as(server.endpoint, "acme-root"))
+    server.manual_clock.advance(0.5)
     for _ in range(3):
-        error = fails(lambda: call(server, "acme-root"), "System.LimitControl")
+        error = fails(
+            lambda: enable_as(server.endpoint, "acme-root"), "System.LimitControl", DOCUMENTED
+        )
         assert 0 < (error.retry_after or 0) <= 500
-    server.clock.advance(0.5)  # type: ignore[attr-defined]
+    server.manual_clock.advance(0.5)
     # One second after the five admitted calls the window is empty again. Had the three
     # rejected calls (0.5 s ago) been counted, only two of these five would be admitted.
     for _ in range(5):
-        assert_ok(call(server, "acme-root"))
-    fails(lambda: call(server, "acme-root"), "System.LimitControl")
+        assert_ok_body(enable_as(server.endpoint, "acme-root"))
+    fails(lambda: enable_as(server.endpoint, "acme-root"), "System.LimitControl", DOCUMENTED)
 
 
 def test_throttling_is_per_account(server: CamsServer) -> None:
     for _ in range(5):
-        assert_ok(call(server, "acme-root"))
-    fails(lambda: call(server, "acme-root"), "System.LimitControl")
-    assert_ok(call(server, "globex-root", "cams-globex-main"))
-    assert_ok(call(server, "gus"))
+        assert_ok_body(enable_as(server.endpoint, "acme-root"))
+    fails(lambda: enable_as(server.endpoint, "acme-root"), "System.LimitControl", DOCUMENTED)
+    assert_ok_body(enable_as(server.endpoint, "globex-root", "cams-globex-main"))
+    assert_ok_body(enable_as(server.endpoint, "gus"))
 
 
 def test_users_of_one_account_share_its_window(server: CamsServer) -> None:
     for who in ("alice", "olga", "acme-root", "wendy", "ivan"):
-        assert_ok(call(server, who))
+        assert_ok_body(enable_as(server.endpoint, who))
     for who in ("alice", "olga", "acme-root"):
-        fails(lambda who=who: call(server, who), "System.LimitControl")  # type: ignore[misc]
+        fails(lambda who=who: enable_as(server.endpoint, who), "System.LimitControl", DOCUMENTED)  # type: ignore[misc]
 
 
 def test_legacy_sdk_sees_throttling(server: CamsServer) -> None:
     for _ in range(5):
-        assert_ok(call(server, "olga"))
+        assert_ok_body(enable_as(server.endpoint, "olga"))
     with pytest.raises(LegacyServerException) as info:
         legacy_client("olga").do_action_with_exception(legacy_request(server.endpoint, "POST"))
     assert info.value.get_error_code() == "System.LimitControl"
@@ -385,7 +361,7 @@ def test_legacy_sdk_sees_throttling(server: CamsServer) -> None:
 
 def outcome(server: CamsServer, who: str) -> str:
     try:
-        return str(call(server, who)["Code"])
+        return str(enable_as(server.endpoint, who)["Code"])
     except AlibabaCloudException as error:
         return str(error.code)
 
@@ -403,12 +379,12 @@ def test_failed_authentication_does_not_use_up_the_allowance(server: CamsServer)
             wrong.enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest())
         assert info.value.code == "SignatureDoesNotMatch"
     for _ in range(5):
-        assert_ok(call(server, "acme-root"))
+        assert_ok_body(enable_as(server.endpoint, "acme-root"))
 
 
 def test_throttled_response_headers(server: CamsServer) -> None:
     for _ in range(5):
-        assert_ok(call(server, "ivan"))
+        assert_ok_body(enable_as(server.endpoint, "ivan"))
     response = v1_call(server.endpoint, "LTAI5tAcmeRita000001", "rita-secret", {})
     assert response.status_code == 400
     body = response.json()
@@ -441,8 +417,8 @@ def test_owner_parameters_of_another_account_are_refused(server: CamsServer, fie
 
 @pytest.mark.parametrize("field", ["owner_id", "resource_owner_id"])
 def test_owner_parameters_naming_the_caller_are_accepted(server: CamsServer, field: str) -> None:
-    assert_ok(call(server, "acme-root", "cams-acme-main", **{field: int(ACME)}))
-    assert_ok(call(server, "alice", **{field: int(ACME)}))
+    assert_ok_body(enable_as(server.endpoint, "acme-root", "cams-acme-main", **{field: int(ACME)}))
+    assert_ok_body(enable_as(server.endpoint, "alice", **{field: int(ACME)}))
 
 
 # -- 4. the order of the checks ----------------------------------------------------------
@@ -458,13 +434,17 @@ def test_subscription_is_checked_before_ram(fresh: CamsServer, rich_world: Path)
     # so Product.Unsubscript proves the subscription is checked first.
     world = rich_world.read_text() + MALLORY
     fresh.apply_world(world)
-    error = fails(lambda: key_call(fresh, MALLORY_KEY), "Product.Unsubscript")
+    error = fails(lambda: key_call(fresh, MALLORY_KEY), "Product.Unsubscript", DOCUMENTED)
     assert "AccessDeniedDetail" not in error.data
-    fails(lambda: key_call(fresh, MALLORY_KEY, "cams-globex-main"), "Product.Unsubscript")
+    fails(
+        lambda: key_call(fresh, MALLORY_KEY, "cams-globex-main"), "Product.Unsubscript", DOCUMENTED
+    )
     # Once the account opens CAMS, the same user meets RAM.
     fresh.apply_world(world.replace("cams = false", "cams = true"))
-    fails(lambda: key_call(fresh, MALLORY_KEY), "Ram.PermissionDeny")
-    fails(lambda: key_call(fresh, MALLORY_KEY, "cams-globex-main"), "Ram.PermissionDeny")
+    fails(lambda: key_call(fresh, MALLORY_KEY), "Ram.PermissionDeny", DOCUMENTED)
+    fails(
+        lambda: key_call(fresh, MALLORY_KEY, "cams-globex-main"), "Ram.PermissionDeny", DOCUMENTED
+    )
 
 
 def test_ram_is_checked_before_the_space(server: CamsServer) -> None:
@@ -487,15 +467,15 @@ def test_throttling_beats_ram_and_space_checks(server: CamsServer) -> None:
     fails_with(server, "rita", "Ram.PermissionDeny")
     fails_with(server, "acme-root", "Unknown.ResourceOwnerId", "cams-globex-main")
     fails_with(server, "alice", "Ram.PermissionDeny", "cams-acme-cust-2", "skdi3kksloslikdkkdk")
-    assert_ok(call(server, "olga"))
-    assert_ok(call(server, "ivan"))
+    assert_ok_body(enable_as(server.endpoint, "olga"))
+    assert_ok_body(enable_as(server.endpoint, "ivan"))
     for who, space in (("rita", None), ("acme-root", "cams-globex-main"), ("olga", None)):
         fails_with(server, who, "System.LimitControl", space)
 
 
 def test_authentication_is_checked_before_throttling(server: CamsServer) -> None:
     for _ in range(5):
-        assert_ok(call(server, "alice"))
+        assert_ok_body(enable_as(server.endpoint, "alice"))
     fails_with(server, "alice", "System.LimitControl")
     with pytest.raises(ClientException) as info:
         v3_client(server.endpoint, "alice", secret="wrong-secret").enable_whatsapp_roimetric(
@@ -511,27 +491,27 @@ def test_authentication_is_checked_before_throttling(server: CamsServer) -> None
     "who", ["acme-root", "globex-root", "olga", "wendy", "ivan", "alice", "gus"]
 )
 def test_allowed_principals(server: CamsServer, who: str) -> None:
-    assert_ok(call(server, who))
+    assert_ok_body(enable_as(server.endpoint, who))
 
 
 # -- 6. ISV codes --------------------------------------------------------------------------
 
 
 def test_isv_user_with_covering_code_succeeds(server: CamsServer) -> None:
-    assert_ok(call(server, "alice", "cams-acme-cust-1", "skdi3kksloslikdkkdk"))
+    assert_ok_body(enable_as(server.endpoint, "alice", "cams-acme-cust-1", "skdi3kksloslikdkkdk"))
 
 
 def test_isv_code_without_a_space_by_its_owner_succeeds(server: CamsServer) -> None:
-    assert_ok(call(server, "alice", None, "skdi3kksloslikdkkdk"))
+    assert_ok_body(enable_as(server.endpoint, "alice", None, "skdi3kksloslikdkkdk"))
 
 
 @pytest.mark.parametrize("space", ["cams-acme-cust-1", "cams-acme-cust-2"])
 def test_root_needs_no_code_on_an_isv_space(server: CamsServer, space: str) -> None:
-    assert_ok(call(server, "acme-root", space))
+    assert_ok_body(enable_as(server.endpoint, "acme-root", space))
 
 
 def test_isv_code_is_not_needed_on_an_own_space(server: CamsServer) -> None:
-    assert_ok(call(server, "alice", "cams-acme-main"))
+    assert_ok_body(enable_as(server.endpoint, "alice", "cams-acme-main"))
 
 
 @pytest.mark.parametrize(
@@ -559,7 +539,7 @@ def test_isv_code_refusals(server: CamsServer, space: str | None, code: str | No
 
 def test_isv_code_holder_with_full_access_still_needs_a_code(server: CamsServer) -> None:
     fails_with(server, "olga", "Ram.PermissionDeny", "cams-acme-cust-2")
-    assert_ok(call(server, "olga", "cams-acme-cust-2", "olga-code-0001"))
+    assert_ok_body(enable_as(server.endpoint, "olga", "cams-acme-cust-2", "olga-code-0001"))
 
 
 def test_isv_code_expiry_follows_the_server_clock(rich_world: Path) -> None:

@@ -44,6 +44,7 @@ from tests.sdk.wire_asserts import (
     REQUEST_ID,
     assert_error,
     assert_legacy_error,
+    assert_ok_body,
     assert_sdk_error,
     sign_v3,
 )
@@ -112,7 +113,7 @@ def sdk_client(endpoint: str, key_id: str, secret: str, *, v1: bool = False) -> 
 def assert_ok(response: httpx.Response) -> dict[str, object]:
     assert response.status_code == 200, response.text
     body: dict[str, object] = response.json()
-    assert body["Code"] == "OK"
+    assert_ok_body(body)
     assert response.headers["x-acs-request-id"] == body["RequestId"]
     return body
 

@@ -40,11 +40,10 @@ from cams_server.testing import CamsServer
 from cams_server.wire.signing import sha256_hex
 from tests.sdk import raw
 from tests.sdk.clients import KEYS
-from tests.sdk.wire_asserts import exchange, parse_response, sign_v3
+from tests.sdk.wire_asserts import OK_ANSWER, exchange, parse_response, sign_v3
 
 KEY_ID, SECRET = KEYS["acme-root"]
 FORM = "application/x-www-form-urlencoded"
-OK_BODY = {"Code": "OK", "Message": "None", "AccessDeniedDetail": "NONE"}
 _SIGNED_HEADERS = re.compile(r"SignedHeaders=([^,\s]+)")
 
 
@@ -336,7 +335,7 @@ def test_a_mutated_signed_call_is_ok_only_when_nothing_signed_changed(
     if is_ok(body):
         assert signed_content(mutated) is not None
         assert signed_content(mutated) == signed_content(original), mutations
-        assert {k: v for k, v in body.items() if k != "RequestId"} == OK_BODY
+        assert {k: v for k, v in body.items() if k != "RequestId"} == OK_ANSWER
 
 
 @pytest.mark.parametrize("base", sorted(BASES))

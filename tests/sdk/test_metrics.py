@@ -62,6 +62,7 @@ from cams_server.clock import ManualClock
 from cams_server.testing import CamsServer
 from tests.sdk.clients import KEYS, enable, legacy_client, v3_client
 from tests.sdk.raw import v3_call
+from tests.sdk.wire_asserts import fails
 
 ACME = "1000000000000001"
 MAIN = "cams-acme-main"
@@ -246,17 +247,8 @@ def raw_read(server: CamsServer, action: str, query: dict[str, Any], who: str = 
     return body
 
 
-def fails(action: Callable[[], object], code: str) -> AlibabaCloudException:
-    with pytest.raises(AlibabaCloudException) as info:
-        action()
-    error = info.value
-    assert error.code == code, error.data
-    assert error.status_code == 400, error.data
-    assert error.data["Code"] == code
-    if code in DOCUMENTED:
-        assert error.data["Message"].startswith(DOCUMENTED[code]), error.data["Message"]
-    assert error.request_id == error.data["RequestId"]
-    return error
+def fails_documented(action: Callable[[], object], code: str) -> AlibabaCloudException:
+    return fails(action, code, DOCUMENTED)
 
 
 def names_parameter(error: AlibabaCloudException, name: str) -> None:
@@ -486,13 +478,13 @@ def server(rich_world: Path) -> Iterator[CamsServer]:
 @pytest.fixture(autouse=True)
 def _next_second(server: CamsServer) -> None:
     """Every test starts with empty flow-control windows on the shared server."""
-    server.clock.advance(1.01)  # type: ignore[attr-defined]
+    server.manual_clock.advance(1.01)
 
 
 @pytest.fixture(scope="module")
 def traffic(server: CamsServer) -> Traffic:
     """cams-acme-main enabled at T, the module's traffic ingested once and then again."""
-    server.clock.advance(1.01)  # type: ignore[attr-defined]
+    server.manual_clock.advance(1.01)
     t_ms = int(server.clock.now() * 1_000_000) // 1000
     assert enable(v3_client(server.endpoint, "acme-root"), MAIN)["Code"] == "OK"
     (entry,) = server.enablements()
@@ -758,11 +750,11 @@ def test_never_enabled_space_is_a_documented_error(fresh: CamsServer) -> None:
         lambda: read_template(fresh, start=now - DAY, end=now),
         lambda: read_phone(fresh, start=now - DAY, end=now),
     ):
-        error = fails(action, "RoiMetric.NotEnabled")
+        error = fails_documented(action, "RoiMetric.NotEnabled")
         assert "EnableWhatsappROIMetric" in error.data["Message"]
         assert MAIN in error.data["Message"]
     # Without CustSpaceId: the account's own spaces, none enabled.
-    error = fails(
+    error = fails_documented(
         lambda: read_template(fresh, start=now - DAY, end=now, space=None), "RoiMetric.NotEnabled"
     )
     assert "EnableWhatsappROIMetric" in error.data["Message"]
@@ -771,8 +763,10 @@ def test_never_enabled_space_is_a_documented_error(fresh: CamsServer) -> None:
 def test_enabling_another_space_does_not_unlock_this_one(fresh: CamsServer) -> None:
     now = int(fresh.clock.now() * 1000)
     assert enable(v3_client(fresh.endpoint, "acme-root"), CUST1)["Code"] == "OK"
-    fails(lambda: read_template(fresh, start=now - DAY, end=now), "RoiMetric.NotEnabled")
-    fails(lambda: read_phone(fresh, start=now - DAY, end=now, space=CUST2), "RoiMetric.NotEnabled")
+    fails_documented(lambda: read_template(fresh, start=now - DAY, end=now), "RoiMetric.NotEnabled")
+    fails_documented(
+        lambda: read_phone(fresh, start=now - DAY, end=now, space=CUST2), "RoiMetric.NotEnabled"
+    )
     assert read_phone(fresh, start=now - DAY, end=now, space=CUST1).body.code == "OK"
 
 
@@ -792,12 +786,12 @@ def test_account_wide_enablement_covers_own_spaces_not_isv_spaces(fresh: CamsSer
     assert sum(m.sent_count for m in main) == 1
     own = read_phone(fresh, start=start, end=end, space=None).body.data
     assert sum(m.sent_count for m in own) == 1
-    error = fails(
+    error = fails_documented(
         lambda: read_template(fresh, start=start, end=end, space=CUST1), "RoiMetric.NotEnabled"
     )
     assert CUST1 in error.data["Message"]
     # Enabling the ISV space later unlocks it, without counting what was sent before.
-    fresh.clock.advance(1.01)  # type: ignore[attr-defined]
+    fresh.manual_clock.advance(1.01)
     assert enable(v3_client(fresh.endpoint, "acme-root"), CUST1)["Code"] == "OK"
     cust = read_template(fresh, start=start, end=end, space=CUST1).body.data
     assert sum(m.sent_count for m in cust) == 0
@@ -814,7 +808,7 @@ def test_roi_only_user_is_denied_the_reads(
     server: CamsServer, traffic: Traffic, who: str, action: str
 ) -> None:
     read = read_template if action.endswith("TemplateMetric") else read_phone
-    error = fails(
+    error = fails_documented(
         lambda: read(server, who, start=traffic.daily_start, end=traffic.daily_end),
         "Ram.PermissionDeny",
     )
@@ -839,11 +833,11 @@ def test_read_only_and_broader_policies_allow_the_reads(
 
 
 def test_another_accounts_space_is_not_readable(server: CamsServer, traffic: Traffic) -> None:
-    fails(
+    fails_documented(
         lambda: read_template(server, "globex-root", start=traffic.d, end=traffic.d),
         "Unknown.ResourceOwnerId",
     )
-    fails(
+    fails_documented(
         lambda: read_phone(server, "gus", start=traffic.d, end=traffic.d),
         "Unknown.ResourceOwnerId",
     )
@@ -866,7 +860,7 @@ def test_isv_code_rules_apply_to_reads(server: CamsServer, traffic: Traffic) -> 
         ("olga", "no-such-code"),
         ("olga", "globex-code-0001"),
     ]:
-        error = fails(
+        error = fails_documented(
             lambda who=who, code=code: read_template(  # type: ignore[misc]
                 server, who, space=CUST1, isv_code=code, **window
             ),
@@ -875,7 +869,7 @@ def test_isv_code_rules_apply_to_reads(server: CamsServer, traffic: Traffic) -> 
         assert error.data["AccessDeniedDetail"]["PolicyType"] == "IsvAuthorization"
         assert error.data["AccessDeniedDetail"]["AuthAction"] == "cams:GetChatappTemplateMetric"
     # The code checks pass on the never-enabled cust-2; then the space is not enabled.
-    fails(
+    fails_documented(
         lambda: read_phone(server, "olga", space=CUST2, isv_code="olga-code-0001", **window),
         "RoiMetric.NotEnabled",
     )
@@ -886,7 +880,7 @@ def test_isv_code_rules_apply_to_reads(server: CamsServer, traffic: Traffic) -> 
 
 def test_end_before_start_names_end(server: CamsServer, traffic: Traffic) -> None:
     for read in (read_template, read_phone):
-        error = fails(
+        error = fails_documented(
             lambda read=read: read(server, start=traffic.d, end=traffic.d - 1),  # type: ignore[misc]
             "InvalidParameter",
         )
@@ -894,7 +888,7 @@ def test_end_before_start_names_end(server: CamsServer, traffic: Traffic) -> Non
 
 
 def test_more_than_ninety_days_names_end(server: CamsServer, traffic: Traffic) -> None:
-    error = fails(
+    error = fails_documented(
         lambda: read_template(server, start=traffic.d, end=traffic.d + 90 * DAY + 1),
         "InvalidParameter",
     )
@@ -904,7 +898,7 @@ def test_more_than_ninety_days_names_end(server: CamsServer, traffic: Traffic) -
 
 def test_unknown_granularity_names_granularity(server: CamsServer, traffic: Traffic) -> None:
     for read in (read_template, read_phone):
-        error = fails(
+        error = fails_documented(
             lambda read=read: read(  # type: ignore[misc]
                 server, start=traffic.d, end=traffic.d + DAY, granularity="WEEKLY"
             ),
@@ -914,7 +908,7 @@ def test_unknown_granularity_names_granularity(server: CamsServer, traffic: Traf
 
 
 def test_missing_template_code(server: CamsServer, traffic: Traffic) -> None:
-    error = fails(
+    error = fails_documented(
         lambda: read_template(server, start=traffic.d, end=traffic.d, template=None),
         "MissingTemplateCode",
     )
@@ -922,18 +916,20 @@ def test_missing_template_code(server: CamsServer, traffic: Traffic) -> None:
 
 
 def test_missing_start_and_end(server: CamsServer, traffic: Traffic) -> None:
-    fails(lambda: read_phone(server, start=None, end=traffic.d), "MissingStart")
-    fails(lambda: read_template(server, start=traffic.d, end=None), "MissingEnd")
+    fails_documented(lambda: read_phone(server, start=None, end=traffic.d), "MissingStart")
+    fails_documented(lambda: read_template(server, start=traffic.d, end=None), "MissingEnd")
 
 
 def test_negative_start_names_start(server: CamsServer, traffic: Traffic) -> None:
-    error = fails(lambda: read_phone(server, start=-1, end=traffic.d), "InvalidParameter")
+    error = fails_documented(
+        lambda: read_phone(server, start=-1, end=traffic.d), "InvalidParameter"
+    )
     names_parameter(error, "Start")
 
 
 def test_non_integer_start_names_start(server: CamsServer, traffic: Traffic) -> None:
     for value in ("yesterday", "1.5e12"):
-        error = fails(
+        error = fails_documented(
             lambda value=value: read_template(server, start=value, end=traffic.d),  # type: ignore[misc]
             "InvalidParameter",
         )
@@ -945,12 +941,16 @@ def test_fifty_reads_per_second_then_limit_control(server: CamsServer, traffic: 
     request = template_request(start=traffic.d, end=traffic.d)
     for _ in range(50):
         assert client.get_chatapp_template_metric(request).body.code == "OK"
-    error = fails(lambda: client.get_chatapp_template_metric(request), "System.LimitControl")
+    error = fails_documented(
+        lambda: client.get_chatapp_template_metric(request), "System.LimitControl"
+    )
     assert isinstance(error, ThrottlingException)
     assert error.retry_after is not None and 0 < error.retry_after <= 1000
     # The whole account shares the window; one second later it is open again.
-    fails(lambda: read_template(server, start=traffic.d, end=traffic.d), "System.LimitControl")
-    server.clock.advance(1.0)  # type: ignore[attr-defined]
+    fails_documented(
+        lambda: read_template(server, start=traffic.d, end=traffic.d), "System.LimitControl"
+    )
+    server.manual_clock.advance(1.0)
     assert client.get_chatapp_template_metric(request).body.code == "OK"
 
 

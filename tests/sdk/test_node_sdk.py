@@ -20,6 +20,7 @@ import pytest
 from cams_server.clock import ManualClock
 from cams_server.testing import CamsServer
 from tests.sdk.clients import KEYS
+from tests.sdk.wire_asserts import OK_ANSWER
 
 pytestmark = pytest.mark.node
 
@@ -29,7 +30,6 @@ SDK_PACKAGE = NODE_DIR / "node_modules" / "@alicloud" / "cams20200606"
 ACME = "1000000000000001"
 ROOT_ARN = f"acs:ram::{ACME}:root"
 OLGA_ARN = f"acs:ram::{ACME}:user/olga"
-OK_BODY = {"Code": "OK", "Message": "None", "AccessDeniedDetail": "NONE"}
 
 
 def _node_missing() -> str | None:
@@ -105,7 +105,7 @@ def assert_ok(result: dict[str, Any]) -> None:
     assert result["ok"] is True, result
     assert result["statusCode"] == 200
     body = result["body"]
-    assert {k: body[k] for k in OK_BODY} == OK_BODY
+    assert {k: body[k] for k in OK_ANSWER} == OK_ANSWER
     assert body["RequestId"]
     assert result["requestIdHeader"] == body["RequestId"]
 

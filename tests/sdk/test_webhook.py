@@ -61,7 +61,7 @@ def server(rich_world: Path) -> Iterator[CamsServer]:
 
 @pytest.fixture(autouse=True)
 def _next_second(server: CamsServer) -> None:
-    server.clock.advance(1.01)  # type: ignore[attr-defined]
+    server.manual_clock.advance(1.01)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,9 @@ from cams_server.wire.signing import (
 )
 from tests.sdk.clients import enable, v3_client
 
+# The answer of EnableWhatsappROIMetric (the seed's response example), spelled once for
+# every test; the server's own spelling (wire/encoding.py `Ok`) is what it is checked against.
+OK_ANSWER = {"Code": "OK", "Message": "None", "AccessDeniedDetail": "NONE"}
 REQUEST_ID = re.compile(r"[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}")
 ERROR_KEYS = ("Code", "Message", "RequestId", "HostId", "Recommend")
 SOCKET_TIMEOUT = 5.0
@@ -103,6 +106,29 @@ def assert_legacy_error(exc: LegacyServerException, code: str, status: int = 400
     assert exc.get_error_code() == code, (exc.get_error_code(), exc.get_error_msg())
     assert exc.get_http_status() == status
     assert REQUEST_ID.fullmatch(exc.get_request_id() or ""), exc.get_request_id()
+
+
+def assert_ok_body(body: Mapping[str, Any]) -> None:
+    """A decoded body is the OK answer, with a RequestId."""
+    assert {k: body.get(k) for k in OK_ANSWER} == OK_ANSWER, body
+    assert isinstance(body["RequestId"], str) and REQUEST_ID.fullmatch(body["RequestId"]), body
+
+
+def fails(
+    action: Callable[[], object], code: str, documented: Mapping[str, str] | None = None
+) -> AlibabaCloudException:
+    """Run an official-SDK call that must fail with `code` (400), its message starting
+    with the documented one when `documented` has it; return the SDK's exception."""
+    with pytest.raises(AlibabaCloudException) as info:
+        action()
+    error = info.value
+    assert error.code == code, error.data
+    assert error.status_code == 400, error.data
+    assert error.data["Code"] == code
+    if documented and code in documented:
+        assert error.data["Message"].startswith(documented[code]), error.data["Message"]
+    assert error.request_id and error.request_id == error.data["RequestId"]
+    return error
 
 
 def assert_still_serving(endpoint: str) -> None:

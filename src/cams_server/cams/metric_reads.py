@@ -22,6 +22,8 @@ __all__ = ["get_chatapp_phone_number_metric", "get_chatapp_template_metric"]
 
 _PERIOD_MS = {"DAILY": 24 * 3600 * 1000, "HALF_HOUR": BUCKET_MS}
 _MAX_RANGE_MS = 90 * 24 * 3600 * 1000
+
+
 def _periods(ctx: CallContext) -> tuple[str, int, list[int]]:
     # Typed and bounded by the catalog: Granularity is DAILY (its default) or HALF_HOUR,
     # Start and End are epoch milliseconds within the calendar (the metadata overlay).

@@ -29,6 +29,6 @@ CAMS = Product(
             "GetChatappPhoneNumberMetric": get_chatapp_phone_number_metric,
         }
     ),
-    # Subscription, then RAM on acs:cams:<region>:<account>:* (contract section 2).
+    # Subscription, then RAM on acs:cams:<region>:<account>:*, as the API documents.
     checks=(check_subscription, authorize),
 )

@@ -146,13 +146,13 @@ class Explorer:
         if path.startswith("/explorer/static/"):
             return self._static_file(path[len("/explorer/static/") :], request_id)
         raise errors.invalid_action(
-            "", f"{path} is not a page: see /docs/ for the reference and /explorer to call the API."
+            f"{path} is not a page: see /docs/ for the reference and /explorer to call the API."
         )
 
     def _unknown(self, action: str) -> ServiceError:
         known = ", ".join(op.name for op in self._catalog)
         return errors.invalid_action(
-            action, f"No operation {action!r} is documented here; this server answers {known}."
+            f"No operation {action!r} is documented here; this server answers {known}."
         )
 
     def _html(self, request_id: str, page: bytes, cache: bytes = b"no-cache") -> EncodedResponse:
@@ -163,7 +163,7 @@ class Explorer:
     def _static_file(self, name: str, request_id: str) -> EncodedResponse:
         content_type = STATIC_FILES.get(name)
         if content_type is None:
-            raise errors.invalid_action("", f"There is no static file {name!r}.")
+            raise errors.invalid_action(f"There is no static file {name!r}.")
         body = self._static.get(name)
         if body is None:
             body = resources.files("cams_server.explorer").joinpath("static", name).read_bytes()

@@ -128,7 +128,7 @@ class GatewayApp:
                 record.action = route.label
                 return await route.respond(head, partial(_read_body, scope, receive), record)
         raise errors.invalid_action(
-            "", f"Path {path!r} has no API: every operation is called on / (RPC style)."
+            f"Path {path!r} has no API: every operation is called on / (RPC style)."
         )
 
     def _observe(self, scope: Scope, record: CallRecord, elapsed: float) -> None:

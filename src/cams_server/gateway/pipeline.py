@@ -130,7 +130,6 @@ class Gateway:
             api_version = request.header("x-acs-version") or params.get("Version")
         if not action:
             raise errors.invalid_action(
-                "",
                 "No action was given: send it as the x-acs-action header or the Action parameter.",
             )
         if action in self._catalog and not api_version:

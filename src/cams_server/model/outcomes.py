@@ -19,7 +19,6 @@ __all__ = [
     "BUCKET_MS",
     "BUTTON_TYPES",
     "DAY_MS",
-    "EVENT_KINDS",
     "READ_WINDOW_MS",
     "OutcomeEvent",
     "SentMessage",
@@ -29,7 +28,6 @@ __all__ = [
 BUCKET_MS = 30 * 60 * 1000
 DAY_MS = 24 * 3600 * 1000
 READ_WINDOW_MS = 7 * 24 * 3600 * 1000
-EVENT_KINDS = ("sent", "delivered", "read", "failed", "click")
 BUTTON_TYPES = ("url_button", "quick_reply_button", "phone_number_button")
 
 

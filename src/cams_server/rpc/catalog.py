@@ -180,9 +180,7 @@ class Catalog:
         op = self._by_name.get(action)
         if op is None:
             known = ", ".join(sorted(self._by_name))
-            raise invalid_action(
-                action, f"Action {action!r} does not exist; this server answers {known}."
-            )
+            raise invalid_action(f"Action {action!r} does not exist; this server answers {known}.")
         if version != op.version:
             raise invalid_version(version, action, op.version)
         return op

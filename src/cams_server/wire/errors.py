@@ -159,7 +159,7 @@ def invalid_parameter(name: str, hint: str | None = None, code: str | None = Non
     )
 
 
-def invalid_action(action: str, hint: str | None = None) -> ServiceError:
+def invalid_action(hint: str | None = None) -> ServiceError:
     return ServiceError(
         "InvalidAction.NotFound",
         404,
