@@ -218,6 +218,13 @@ def cli() -> None:
     help="Seconds a client has to send a request's body after its headers (else 408).",
 )
 @click.option(
+    "--send-timeout",
+    default=_LIMITS.send_timeout,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds a client may leave an answer unread before its connection is dropped.",
+)
+@click.option(
     "--keep-alive-timeout",
     default=_LIMITS.keep_alive_timeout,
     show_default=True,
@@ -247,6 +254,7 @@ def serve(
     header_timeout: float,
     body_timeout: float,
     keep_alive_timeout: float,
+    send_timeout: float,
     master_key_file: Path | None,
 ) -> None:
     """Start the API server."""
@@ -264,6 +272,7 @@ def serve(
                 head_timeout=header_timeout,
                 body_timeout=body_timeout,
                 keep_alive_timeout=keep_alive_timeout,
+                send_timeout=send_timeout,
                 max_connections=max_connections,
             ),
         )

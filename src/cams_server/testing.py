@@ -255,6 +255,8 @@ class CamsServer:
             str(limits.body_timeout),
             "--keep-alive-timeout",
             str(limits.keep_alive_timeout),
+            "--send-timeout",
+            str(limits.send_timeout),
         ]
         if self.master_key_file is not None:
             args += ["--master-key-file", str(self.master_key_file)]

@@ -48,8 +48,19 @@ class WhatsAppWebhook:
     async def respond(
         self, request: WireRequest, body: BodyReader, record: CallRecord
     ) -> EncodedResponse:
+        """A delivery is read only when it could be accepted: a secret is configured and
+        the request carries a signature to check against it."""
+        if request.method == "POST":
+            self._check_signed(request, record.request_id)
         complete = request.with_body(await body(MAX_INGEST_BYTES), form=False)
         return await self.handle(complete, record.request_id)
+
+    def _check_signed(self, request: WireRequest, request_id: str) -> None:
+        if not self._secret:
+            raise _not_configured()
+        if not request.header("x-hub-signature-256"):
+            log.warning("%s: webhook with a missing signature refused", request_id)
+            raise _invalid_signature()
 
     async def handle(self, request: WireRequest, request_id: str) -> EncodedResponse:
         if request.method == "GET":
@@ -85,12 +96,7 @@ class WhatsAppWebhook:
 
     async def _receive(self, request: WireRequest, request_id: str) -> EncodedResponse:
         if not self._secret:
-            raise ServiceError(
-                "Webhook.NotConfigured",
-                503,
-                "No app secret is configured (CAMS_WHATSAPP_APP_SECRET): "
-                "webhook deliveries cannot be verified, so none are accepted.",
-            )
+            raise _not_configured()
         sent = request.header("x-hub-signature-256") or ""
         expected = (
             "sha256=" + hmac.new(self._secret.encode(), request.body, hashlib.sha256).hexdigest()
@@ -101,12 +107,7 @@ class WhatsAppWebhook:
                 request_id,
                 "missing" if not sent else "bad",
             )
-            raise ServiceError(
-                "Webhook.InvalidSignature",
-                401,
-                "X-Hub-Signature-256 must be sha256=<hex HMAC-SHA256 of the raw "
-                "body, keyed with the app secret>.",
-            )
+            raise _invalid_signature()
         try:
             payload = json.loads(request.body)
             events = parse_webhook(payload)
@@ -116,3 +117,21 @@ class WhatsAppWebhook:
             ) from None
         result = await self._ingest(events)
         return encode_json(200, request_id, result.to_json())
+
+
+def _not_configured() -> ServiceError:
+    return ServiceError(
+        "Webhook.NotConfigured",
+        503,
+        "No app secret is configured (CAMS_WHATSAPP_APP_SECRET): "
+        "webhook deliveries cannot be verified, so none are accepted.",
+    )
+
+
+def _invalid_signature() -> ServiceError:
+    return ServiceError(
+        "Webhook.InvalidSignature",
+        401,
+        "X-Hub-Signature-256 must be sha256=<hex HMAC-SHA256 of the raw "
+        "body, keyed with the app secret>.",
+    )

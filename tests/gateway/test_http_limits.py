@@ -7,6 +7,7 @@ or two; the defaults (see `HttpLimits`) are checked separately.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -59,6 +60,24 @@ def read_until_closed(sock: socket.socket) -> tuple[bytes, float]:
             break
         chunks.append(chunk)
     return b"".join(chunks), time.monotonic() - started
+
+
+def read_answer(sock: socket.socket) -> bytes:
+    """One whole answer (head and body), without waiting for the connection to close."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head_part, _, body = data.partition(b"\r\n\r\n")
+    length = int(parse_response(head_part + b"\r\n\r\n").headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head_part + b"\r\n\r\n" + body
 
 
 def head(server: CamsServer, extra: str = "", length: int | None = None) -> bytes:
@@ -228,3 +247,167 @@ def test_cap_beyond_the_descriptor_limit_is_refused_at_start() -> None:
     result = CliRunner().invoke(cli, ["serve", "--port", "0", "--max-connections", "1000000000"])
     assert result.exit_code == 2
     assert "--max-connections 1000000000" in result.output
+
+
+# -- what a second attacker review found (chunked trailers, pipelining, unread answers) ------
+
+
+def chunked_head(server: CamsServer, path: str = "/nope") -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: {server.endpoint}\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n"
+    ).encode()
+
+
+def test_chunked_trailers_are_bounded(server: CamsServer) -> None:
+    """Trailer lines after the last chunk used to pile up without a limit (20 bytes of
+    memory per byte sent, on any path, without a token); now they are a head's worth."""
+    with connect(server) as sock:
+        sock.sendall(chunked_head(server))
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            for _ in range(800):  # up to 8 MB, until the server refuses
+                sock.sendall(b"a:b\r\n" * 2000)
+        data, _ = read_until_closed(sock)
+    assert b"RequestHeaderFieldsTooLarge" in data, data[:300]
+    assert_still_serving(server.endpoint)
+
+
+def test_pipelined_requests_are_bounded(server: CamsServer) -> None:
+    """Requests sent ahead of their answers are read at most `max_pipelined` deep; the
+    rest of a flood of them is refused, not parsed into memory."""
+    one = f"GET /_cams/health HTTP/1.1\r\nHost: {server.endpoint}\r\n\r\n".encode()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(PATIENCE)
+        sock.connect(("127.0.0.1", server.port))
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(one * 500)
+        data, _ = read_until_closed(sock)
+    answered = data.count(b"HTTP/1.1 200")
+    assert 1 <= answered <= LIMITS.max_pipelined + 2, answered
+    assert b"TooManyRequests" in data or answered < 500
+    assert_still_serving(server.endpoint)
+
+
+def test_headers_beyond_their_count_are_431(server: CamsServer) -> None:
+    many = "".join(f"X-{i}: 1\r\n" for i in range(LIMITS.max_headers + 1))  # small in bytes
+    with connect(server) as sock:
+        sock.sendall(head(server, many + "\r\n", length=0))
+        data, _ = read_until_closed(sock)
+    assert_refused(data, "RequestHeaderFieldsTooLarge", 431)
+
+
+def test_a_long_head_pipelined_behind_a_short_one_is_not_served(server: CamsServer) -> None:
+    """Each head is measured, not only the first of a read: the first request is
+    answered, the oversized one behind it is not (the connection closes after the
+    answer, which keeps the answers in request order)."""
+    short = f"GET /_cams/health HTTP/1.1\r\nHost: {server.endpoint}\r\n\r\n"
+    long = f"GET /_cams/health HTTP/1.1\r\nHost: x\r\nUser-Agent: {'a' * 20_000}\r\n\r\n"
+    with connect(server) as sock:
+        sock.sendall((short + long).encode())
+        data, _ = read_until_closed(sock)
+    assert data.startswith(b"HTTP/1.1 200")
+    assert data.count(b"HTTP/1.1 ") == 1, data
+
+
+def test_public_admin_routes_read_no_body(server: CamsServer) -> None:
+    """`/_cams/health` is answered from its head: an announced 8 MiB body is not awaited."""
+    with connect(server) as sock:
+        sock.sendall(
+            f"POST /_cams/health HTTP/1.1\r\nHost: {server.endpoint}\r\n"
+            f"Content-Length: {8 * 1024 * 1024}\r\n\r\n".encode()
+        )
+        assert read_answer(sock).startswith(b"HTTP/1.1 200"), "no answer without the body"
+
+
+@pytest.mark.parametrize(
+    ("secret", "signature", "code"),
+    [(None, "sha256=00", "Webhook.NotConfigured"), ("s", None, "Webhook.InvalidSignature")],
+)
+def test_an_unacceptable_webhook_delivery_is_refused_before_its_body(
+    rich_world: Path, secret: str | None, signature: str | None, code: str
+) -> None:
+    with CamsServer(world=rich_world, whatsapp_app_secret=secret) as srv, connect(srv) as sock:
+        extra = f"X-Hub-Signature-256: {signature}\r\n" if signature else ""
+        sock.sendall(
+            f"POST /webhooks/whatsapp HTTP/1.1\r\nHost: {srv.endpoint}\r\n{extra}"
+            f"Content-Length: {8 * 1024 * 1024}\r\n\r\n".encode()
+        )
+        answer = read_answer(sock)
+    assert code.encode() in answer, answer[:300]
+
+
+def test_bodies_in_flight_are_bounded_per_process(rich_world: Path) -> None:
+    """Large bodies held open by many connections get 503 past the process's budget."""
+    limits = HttpLimits(max_body_bytes_in_flight=256 * 1024, body_timeout=10)
+    with CamsServer(world=rich_world, http_limits=limits, whatsapp_app_secret="s") as srv:
+        held = []
+        refused = b""
+        for _ in range(8):
+            sock = connect(srv)
+            held.append(sock)
+            sock.sendall(
+                f"POST /webhooks/whatsapp HTTP/1.1\r\nHost: {srv.endpoint}\r\n"
+                "X-Hub-Signature-256: sha256=00\r\n"
+                f"Content-Length: {4 * 1024 * 1024}\r\n\r\n".encode()
+                + b"x" * (64 * 1024)
+            )
+            time.sleep(0.05)
+        for sock in held:
+            sock.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                refused += sock.recv(65536)
+            sock.close()
+        assert b"ServiceUnavailable" in refused
+        assert_still_serving(srv.endpoint)
+
+
+def test_an_answer_left_unread_drops_the_connection() -> None:
+    """A client that stops reading cannot hold a connection past `send_timeout`: the
+    protocol drops it (a close would wait for the unread bytes forever)."""
+    import asyncio
+
+    from uvicorn.server import ServerState
+
+    from cams_server.gateway.protocol import (
+        ConnectionDeadlines,
+        GatewayHttpProtocol,
+        uvicorn_config,
+    )
+
+    class Transport:
+        aborted = closed = False
+
+        def get_write_buffer_size(self) -> int:
+            return 1 << 20
+
+        def is_closing(self) -> bool:
+            return self.aborted or self.closed
+
+        def abort(self) -> None:
+            self.aborted = True
+
+        def close(self) -> None:
+            self.closed = True
+
+        def get_extra_info(self, name: str, default: object = None) -> object:
+            return ("127.0.0.1", 1) if name in ("peername", "sockname") else default
+
+        def pause_reading(self) -> None: ...
+
+        def resume_reading(self) -> None: ...
+
+    async def scenario() -> Transport:
+        limits = HttpLimits(send_timeout=0.1)
+        config = uvicorn_config(None, loop="asyncio", limits=limits)
+        config.load()
+        protocol = GatewayHttpProtocol(
+            config, ServerState(), {}, limits=limits, deadlines=ConnectionDeadlines(tick=0.02)
+        )
+        transport = Transport()
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+        protocol.pause_writing()  # the kernel buffers are full: the client is not reading
+        await asyncio.sleep(0.3)
+        return transport
+
+    transport = asyncio.run(scenario())
+    assert transport.aborted and not transport.closed

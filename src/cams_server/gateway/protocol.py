@@ -47,10 +47,16 @@ class HttpLimits:
     the README and SECURITY.md, and `serve` takes an option for each."""
 
     max_head_bytes: int = 32 * 1024
+    max_headers: int = 100  # header lines of one request head, and trailer lines
     head_timeout: float = 10.0
     body_timeout: float = 30.0
+    send_timeout: float = 30.0  # an answer the client does not read: the connection goes
     keep_alive_timeout: float = 5.0
     max_connections: int = 1024
+    max_pipelined: int = 8  # requests read ahead of the one being answered
+    # Body bytes of all connections read but not yet complete: a flood of large bodies
+    # gets 503 beyond it instead of the process's memory.
+    max_body_bytes_in_flight: int = 64 * 1024 * 1024
 
 
 class _StopParsing(Exception):
@@ -58,7 +64,8 @@ class _StopParsing(Exception):
 
 
 class ConnectionDeadlines:
-    """The deadlines of one server's connections, checked by one timer each `tick`.
+    """The deadlines of one server's connections, checked by one timer each `tick`, and
+    the body bytes they hold between them.
 
     A timer per connection and request phase would cost a timer handle three times per
     call; instead each connection records when its current phase must end (a float),
@@ -70,6 +77,7 @@ class ConnectionDeadlines:
         self._tick = tick
         self._open: set[GatewayHttpProtocol] = set()
         self._check_handle: asyncio.TimerHandle | None = None
+        self.body_bytes = 0  # body bytes of every connection read, request not complete
 
     def add(self, protocol: GatewayHttpProtocol) -> None:
         self._open.add(protocol)
@@ -87,6 +95,37 @@ class ConnectionDeadlines:
 
 
 _NEVER = float("inf")
+_BODIES_IN_FLIGHT = ServiceError(
+    "ServiceUnavailable",
+    503,
+    "The request has failed due to a temporary failure of the server. The server holds "
+    "its maximum of request bodies in flight; retry shortly.",
+)
+_TOO_MANY_PIPELINED = ServiceError(
+    "TooManyRequests",
+    429,
+    "Too many requests were sent ahead of their answers on one connection: wait for "
+    "each answer, or open more connections.",
+)
+
+
+class _Trailers(list[tuple[bytes, bytes]]):
+    """Where the trailers of a chunked body go: at most `max_headers` lines and
+    `max_head_bytes` bytes, then parsing stops (431)."""
+
+    def __init__(self, limits: HttpLimits) -> None:
+        super().__init__()
+        self._limits = limits
+        self._size = 0
+
+    full = False
+
+    def append(self, item: tuple[bytes, bytes]) -> None:
+        self._size += len(item[0]) + len(item[1]) + 4
+        if len(self) >= self._limits.max_headers or self._size > self._limits.max_head_bytes:
+            self.full = True
+            raise _StopParsing
+        super().append(item)
 
 
 class GatewayHttpProtocol(HttpToolsProtocol):
@@ -108,7 +147,9 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self._reading_head = False  # a request head has begun and is not complete
         self._in_body = False  # a request's head is complete, its body is not
         self._head_bytes = 0  # bytes received since the current head began
+        self._body_bytes = 0  # bytes received since the current head ended
         self._refusal: ServiceError | None = None  # why parsing was stopped
+        self._paused_due: tuple[float, Callable[[], None]] | None = None  # while writes stall
 
     # -- connection ----------------------------------------------------------------------
 
@@ -127,6 +168,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._deadlines.discard(self)
+        self._release_body_bytes()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -148,20 +190,39 @@ class GatewayHttpProtocol(HttpToolsProtocol):
     # -- parser callbacks ----------------------------------------------------------------
 
     def on_headers_complete(self) -> None:
-        if self._head_bytes > self._limits.max_head_bytes and self._head_size() > (
-            self._limits.max_head_bytes
-        ):  # the bytes read may include a body: only then is the head measured exactly
+        if (
+            len(self.headers) > self._limits.max_headers
+            or self._head_size() > self._limits.max_head_bytes
+        ):
             # The one way to stop httptools mid-read is an error from a callback; uvicorn
             # answers it through `send_400_response`, which sends this refusal instead.
             self._refusal = self._head_too_large()
             raise _StopParsing
+        if self.pipeline and len(self.pipeline) >= self._limits.max_pipelined:
+            self._refusal = _TOO_MANY_PIPELINED
+            raise _StopParsing
         self._reading_head, self._in_body = False, True
+        self._body_bytes = 0
         if self.cycle is None or self.cycle.response_complete:
             self._arm(self._limits.body_timeout, self._body_expired)
         super().on_headers_complete()
+        # Trailers of a chunked body arrive through `on_header` after this: they go to a
+        # bounded list of their own, not into the scope's headers.
+        self.headers = _Trailers(self._limits)
+
+    def on_body(self, body: bytes) -> None:
+        # Body bytes count against the process's budget until their request is complete:
+        # a flood of large bodies gets 503, not the process's memory.
+        self._body_bytes += len(body)
+        self._deadlines.body_bytes += len(body)
+        if self._deadlines.body_bytes > self._limits.max_body_bytes_in_flight:
+            self._refusal = _BODIES_IN_FLIGHT
+            raise _StopParsing
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._reading_head = self._in_body = False
+        self._release_body_bytes()
         super().on_message_complete()
         if self.cycle is not None and self.cycle.response_complete:
             # Answered before its body ended (a refusal): now simply idle.
@@ -187,6 +248,28 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         else:
             self._arm(self._limits.keep_alive_timeout, self._idle_expired)
 
+    def _release_body_bytes(self) -> None:
+        self._deadlines.body_bytes -= self._body_bytes
+        self._body_bytes = 0
+
+    # -- writes the client does not read -------------------------------------------------
+
+    def pause_writing(self) -> None:
+        """The client stopped reading: it has `send_timeout` to start again."""
+        super().pause_writing()
+        self._paused_due = (self.due, self._expired)
+        self._arm(self._limits.send_timeout, self._send_stalled)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        paused, self._paused_due = self._paused_due, None
+        if paused is not None and self._expired == self._send_stalled:
+            self.due, self._expired = paused  # unless a phase began meanwhile
+
+    def _send_stalled(self) -> None:
+        log.info("%s - - - - closed: the answer was not read", self._client_ip())
+        self.transport.abort()  # closing would wait for the unread answer forever
+
     def _head_size(self) -> int:
         """The request line and headers as parsed (the line's method and version aside)."""
         return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
@@ -203,8 +286,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self._expired()
 
     def _idle_expired(self) -> None:
-        if not self.transport.is_closing():
-            self.transport.close()
+        self._close()
 
     def _head_expired(self) -> None:
         self._refuse(
@@ -218,7 +300,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
     def _body_expired(self) -> None:
         if self.cycle is not None and self.cycle.response_started:
-            self.transport.close()  # already answered: the rest of the body is not awaited
+            self._close()  # already answered: the rest of the body is not awaited
             return
         self._refuse(
             ServiceError(
@@ -232,20 +314,53 @@ class GatewayHttpProtocol(HttpToolsProtocol):
     # -- refusals ------------------------------------------------------------------------
 
     def _refuse(self, error: ServiceError) -> None:
-        """Answer `error` and close, without involving the application (if the
-        application is reading this request's body, it sees a disconnect)."""
+        """Answer `error` and close, without involving the application.
+
+        Answers go out in request order: while an earlier request on this connection is
+        still being answered, the connection instead stops reading and closes after its
+        last answer (a refusal written now would answer the wrong request). A request
+        whose body is being read is refused at once (its handler, waiting for the body,
+        sees a disconnect), unless its own answer has begun: then the connection drops.
+        """
         self.due = _NEVER
         if self.transport.is_closing():
             return
         request_id = new_request_id()
+        log.info("%s %s - - - %d %s", request_id, self._client_ip(), error.status, error.code)
+        cycle = self.cycle
+        if self.pipeline or (
+            cycle is not None and not self._in_body and not (cycle.response_complete)
+        ):
+            self._close_after_answers()
+            return
+        if cycle is not None and cycle.response_started and not cycle.response_complete:
+            self.transport.abort()
+            return
         status, headers, payload = encode_error(error, request_id, "")
         reason = HTTPStatus(status).phrase.encode()
         head = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
         head += [name + b": " + value + b"\r\n" for name, value in headers]
         head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(payload))
-        log.info("%s %s - - - %d %s", request_id, self._client_ip(), status, error.code)
         self.transport.write(b"".join(head) + payload)
-        self.transport.close()
+        self._close()
+
+    def _close_after_answers(self) -> None:
+        """Read no more; close once the requests already read are answered."""
+        last = self.pipeline[0][0] if self.pipeline else self.cycle
+        if last is not None:
+            last.keep_alive = False
+        self.flow.pause_reading()
+        # Bounded even so: the answers must be sent (and read) within `send_timeout`.
+        self._arm(self._limits.send_timeout, self._send_stalled)
+
+    def _close(self) -> None:
+        """Close; at once when the client left an answer unread (a close would wait)."""
+        if self.transport.is_closing():
+            return
+        if self.transport.get_write_buffer_size() > 0:
+            self.transport.abort()
+        else:
+            self.transport.close()
 
     def _client_ip(self) -> str:
         return self.client[0] if self.client else "-"
@@ -260,6 +375,8 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         refusal, self._refusal = self._refusal, None
+        if refusal is None and isinstance(self.headers, _Trailers) and self.headers.full:
+            refusal = self._head_too_large()
         self._refuse(
             refusal
             or ServiceError(
