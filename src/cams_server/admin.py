@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from cams_server.cams.demo import apply_declared_world
 from cams_server.cams.ingestion import RecordError, parse_records
 from cams_server.gateway.faults import Fault, FaultPlan
 from cams_server.gateway.guard import CallGuard
@@ -24,10 +24,11 @@ from cams_server.rpc.catalog import Catalog
 from cams_server.store.database import Database
 from cams_server.store.enablements import list_enablements
 from cams_server.store.statistics import IngestResult
-from cams_server.store.world_repo import apply_world, load_world_from
+from cams_server.store.world_repo import load_world_from
 from cams_server.wire.encoding import EncodedResponse, encode_json
 from cams_server.wire.errors import ServiceError
 from cams_server.wire.request import MAX_INGEST_BYTES, WireRequest
+from cams_server.wire.untrusted import parse_json
 from cams_server.world.toml_file import dump_world, parse_world
 from cams_server.world.validation import WorldError, policy_warnings
 
@@ -162,7 +163,7 @@ class AdminApi:
         message = request.params().get("EncodedDiagnosticMessage")
         if message is None and request.body:
             try:
-                body = json.loads(request.body)
+                body = parse_json(request.body)
                 message = body.get("EncodedDiagnosticMessage") if isinstance(body, dict) else None
             except ValueError:
                 message = None
@@ -181,7 +182,7 @@ class AdminApi:
     def _messages(self, request: WireRequest, request_id: str) -> EncodedResponse:
         """Sent-message records and outcome events (see cams/ingestion.py), all or nothing."""
         try:
-            body = json.loads(request.body)
+            body = parse_json(request.body)
         except ValueError:
             raise ServiceError(
                 "InvalidParameter.Body", 400, 'Send a JSON list of records, or {"records": [...]}.'
@@ -218,7 +219,7 @@ class AdminApi:
         try:
             text = request.body.decode("utf-8")
             world = parse_world(text, "<admin request>")
-            apply_world(self._database, world, "<admin request>")
+            demo = apply_declared_world(self._database, world, "<admin request>")
         except UnicodeDecodeError:
             raise ServiceError(
                 "InvalidParameter.World", 400, "The world file must be UTF-8."
@@ -226,7 +227,7 @@ class AdminApi:
         except WorldError as exc:
             raise ServiceError("InvalidParameter.World", 400, str(exc)) from None
         self._control.world.refresh()
-        warnings = policy_warnings(world)
+        warnings = policy_warnings(world) + ([demo] if demo else [])
         return encode_json(200, request_id, {"Accounts": len(world.accounts), "Warnings": warnings})
 
     def _export_world(self, request: WireRequest, request_id: str) -> EncodedResponse:
@@ -301,6 +302,6 @@ def _json_body(request: WireRequest, default: object = None) -> Any:
     if not request.body:
         return default
     try:
-        return json.loads(request.body)
+        return parse_json(request.body)
     except ValueError:
         raise ServiceError("InvalidParameter.Body", 400, "The body must be JSON.") from None

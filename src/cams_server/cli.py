@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from cams_server.cams.demo import DEMO_ACCOUNT_ID, settle_demo
+from cams_server.cams.demo import DEMO_ACCOUNT_ID, apply_declared_world, settle_demo
 from cams_server.cams.ingestion import RecordError, ingest_records, parse_records
 from cams_server.cams.simulation import Funnel, TemplateMix
 from cams_server.cams.simulation import simulate as simulate_traffic
@@ -40,6 +40,7 @@ from cams_server.store.serve_lock import ServeLockBusy, take_serve_lock
 from cams_server.store.statistics import IngestResult
 from cams_server.store.world_repo import apply_world, load_world_from
 from cams_server.tls import TlsFiles, ensure_self_signed
+from cams_server.wire.untrusted import parse_json
 from cams_server.world.toml_file import dump_world, load_world
 from cams_server.world.validation import WorldError, policy_warnings
 
@@ -399,12 +400,14 @@ def world_apply(file: Path, database: str | None, master_key_file: Path | None) 
     try:
         parsed = load_world(file)
         db = _open_database(database, master_key_file)
-        apply_world(db, parsed, str(file))
+        demo = apply_declared_world(db, parsed, str(file))
     except WorldError as exc:
         _fail(str(exc))
         return
     for warning in policy_warnings(parsed):  # valid but likely not what was meant
         click.echo(f"warning: {file}: {warning}", err=True)
+    if demo:
+        click.echo(f"cams-server: {demo}.", err=True)
     click.echo(f"applied {file}: {len(parsed.accounts)} account(s)")
 
 
@@ -452,7 +455,7 @@ def events_import(file: Path, database: str | None, master_key_file: Path | None
                 if not line.strip():
                     continue
                 try:
-                    records.append(json.loads(line))
+                    records.append(parse_json(line))
                 except ValueError as exc:
                     _fail(f"{file}:{number}: not valid JSON: {exc}")
                 line_of.append(number)
@@ -626,8 +629,18 @@ def keys() -> None:
     help="Take the new master key from this file (created with a fresh key if missing). "
     "Default: a fresh key, written over the current key file.",
 )
+@click.option(
+    "--renew-server-keys",
+    is_flag=True,
+    help="Also replace the STS and diagnostic keys: every STS credential issued so far stops "
+    "working as the servers restart (do this when an older copy of the database may hold "
+    "them in clear).",
+)
 def keys_rotate(
-    database: str | None, master_key_file: Path | None, new_master_key_file: Path | None
+    database: str | None,
+    master_key_file: Path | None,
+    new_master_key_file: Path | None,
+    renew_server_keys: bool,
 ) -> None:
     """Re-seal every secret under a new master key, in one transaction.
 
@@ -651,7 +664,7 @@ def keys_rotate(
         )
         return
     started = time.monotonic()
-    count = rotate_master_key(db, new)
+    count = rotate_master_key(db, new, renew_server_keys)
     took = time.monotonic() - started
     db.dispose()
     where = source.path if source.is_file else new_master_key_file

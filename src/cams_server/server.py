@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import math
 
 from cams_server.admin import AdminApi
 from cams_server.cams.ingestion import ingest_records
@@ -118,7 +119,9 @@ class ServerState:
                     "(or use the embedded SQLite database)"
                 )
             return SqliteGuard(path)
-        return MemoryGuard()
+        # Whole seconds: signed timestamps have no fraction, and a call signed in the
+        # second the server started is taken as signed after it.
+        return MemoryGuard(started_at=math.floor(self.settings.clock.now()))
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

@@ -260,26 +260,24 @@ class CamsServer:
         ]
         if self.master_key_file is not None:
             args += ["--master-key-file", str(self.master_key_file)]
-        if self.graph is not None:
-            args += [
-                "--graph-api-url",
-                self.graph.base_url,
-                "--graph-api-token",
-                self.graph.token,
-                "--graph-api-version",
-                self.graph.version,
-            ]
         world = self._world
         if isinstance(world, World) or (isinstance(world, str) and "\n" in world):
             raise ValueError("mode='process' takes a world file path")
         if world is not None:
             args += ["--world", str(world)]
         env = {**os.environ, "CAMS_HOME": str(self.home)}
+        # Secrets go through the environment: a command line is readable by any local user.
         given = {
             "admin_token": self.admin_token,
             "whatsapp_app_secret": self.whatsapp_app_secret,
             "whatsapp_verify_token": self.whatsapp_verify_token,
         }
+        if self.graph is not None:
+            given["graph_api_url"] = self.graph.base_url
+            given["graph_api_token"] = self.graph.token
+            given["graph_api_version"] = self.graph.version
+            given["graph_api_lease_seconds"] = str(self.graph.lease_seconds)
+            given["graph_api_backoff_seconds"] = str(self.graph.backoff_seconds)
         env.update({ENVIRONMENT[name]: value for name, value in given.items() if value})
         if self.master_key is not None:
             env[ENVIRONMENT["master_key"]] = self.master_key

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -22,6 +21,7 @@ from cams_server.store.statistics import IngestResult
 from cams_server.wire.encoding import EncodedResponse, encode_json
 from cams_server.wire.errors import ServiceError
 from cams_server.wire.request import MAX_INGEST_BYTES, WireRequest
+from cams_server.wire.untrusted import parse_json
 
 __all__ = ["WEBHOOK_PATH", "WhatsAppWebhook"]
 
@@ -109,7 +109,7 @@ class WhatsAppWebhook:
             )
             raise _invalid_signature()
         try:
-            payload = json.loads(request.body)
+            payload = parse_json(request.body)
             events = parse_webhook(payload)
         except (ValueError, RecordError) as exc:
             raise ServiceError(

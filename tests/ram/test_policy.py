@@ -400,3 +400,8 @@ def test_patterns_match_whole_names_only() -> None:
     assert not statement.matches_resource(space + "\n")
     assert statement.matches_action(A)
     assert statement.matches_resource(space)
+
+
+def test_a_document_nested_too_deeply_is_a_policy_error() -> None:
+    with pytest.raises(PolicyError, match="nested too deeply"):
+        parse_policy('{"Version":"1","Statement":' + "[" * 5000 + "]" * 5000 + "}")

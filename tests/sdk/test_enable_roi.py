@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -67,8 +66,11 @@ def _next_second(server: CamsServer) -> None:
 
 @pytest.fixture
 def fresh(rich_world: Path) -> Iterator[CamsServer]:
-    """A server of its own, with no enablements, whose clock is 2 minutes ahead of ours."""
-    with CamsServer(world=rich_world, clock=ManualClock(time.time() + 120.0)) as running:
+    """A server of its own, with no enablements, whose clock is 2 minutes ahead of ours
+    (moved ahead after its start: a call signed before its start would be refused)."""
+    clock = ManualClock()
+    with CamsServer(world=rich_world, clock=clock) as running:
+        clock.advance(120.0)
         yield running
 
 

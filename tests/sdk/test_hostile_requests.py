@@ -502,3 +502,33 @@ def test_an_account_is_bounded_across_its_keys(quota_server: CamsServer) -> None
     assert quota_server.state.guard.sizes()["nonces"] == QUOTA.per_account
     assert caller_identity(quota_server, "nora").json()["Code"] == "Throttling.User"
     assert caller_identity(quota_server, "gus").status_code == 200
+    # RAM users share the account's quota; its own (root) keys are not locked out by them.
+    assert caller_identity(quota_server, "acme-root").status_code == 200
+
+
+# -- a restart empties an in-memory nonce store: calls signed before it are refused ----------
+
+
+def test_a_call_replayed_after_a_restart_is_refused(rich_world: Path, tmp_path: Path) -> None:
+    """One process keeps its nonces in memory, which a restart (a crash, a kill -9)
+    empties: a call signed before the server started might have been admitted by the
+    process before, so it is refused rather than taken for new."""
+    server = CamsServer(world=rich_world, mode="process", home=tmp_path)
+    server.start()
+    try:
+        captured = raw_request(
+            server.endpoint,
+            v3_signed(server.endpoint, ROOT_ID, ROOT_SECRET, nonce=uuid.uuid4().hex),
+        )
+        status, _, payload = send(server, captured)
+        assert status == 200, payload
+        server.kill()
+        time.sleep(1.1)  # the new process starts in a later second than the call was signed
+        server.start()  # a new port: the captured bytes keep their signed Host
+        status, response_headers, payload = send(server, captured)
+        body = check_error(status, response_headers, payload, "InvalidTimeStamp.Expired", 400)
+        assert "before this server started" in body["Message"]
+        fresh = v3_signed(server.endpoint, ROOT_ID, ROOT_SECRET, nonce=uuid.uuid4().hex)
+        assert send(server, raw_request(server.endpoint, fresh))[0] == 200
+    finally:
+        server.stop()

@@ -495,3 +495,11 @@ def test_starred_session_policy_is_evaluated_promptly(
         client.enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest())
     assert info.value.code == "Ram.PermissionDeny"
     assert info.value.access_denied_detail["NoPermissionType"] == "ImplicitDeny"
+
+
+def test_a_policy_nested_too_deeply_is_a_grammar_error(server: CamsServer) -> None:
+    """`[` x 1000 used to raise RecursionError in the JSON parser: a 500 with a traceback."""
+    error = error_of(server, "ivan", policy="[" * 1000 + "]" * 1000)
+    assert error.code == "InvalidParameter.PolicyGrammar"
+    assert error.status_code == 400
+    assert "nested too deeply" in error.message

@@ -369,10 +369,8 @@ def test_local_ok_does_not_wait_for_meta(rich_world: Path, graph: StandIn) -> No
 def test_kill_mid_delivery_then_restart_delivers_exactly_once(
     rich_world: Path, graph: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CAMS_GRAPH_API_LEASE_SECONDS", "1")
-    monkeypatch.setenv("CAMS_GRAPH_API_BACKOFF_SECONDS", "0.05")
     graph.script = ["drop"]  # the first delivery never gets an answer
-    api = GraphApi(graph.url, GRAPH_TOKEN)
+    api = GraphApi(graph.url, GRAPH_TOKEN, lease_seconds=1, backoff_seconds=0.05)
     server = CamsServer(world=rich_world, mode="process", home=tmp_path, graph=api)
     server.start()
     try:
@@ -398,10 +396,8 @@ def test_a_late_answer_to_an_expired_claim_does_not_undo_a_confirmation(
     rich_world: Path, graph: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Two worker processes of one deployment; leases shorter than a Graph call may take.
-    monkeypatch.setenv("CAMS_GRAPH_API_LEASE_SECONDS", "0.3")
-    monkeypatch.setenv("CAMS_GRAPH_API_BACKOFF_SECONDS", "0.05")
     graph.script = [("hang", 400)]
-    api = GraphApi(graph.url, GRAPH_TOKEN)
+    api = GraphApi(graph.url, GRAPH_TOKEN, lease_seconds=0.3, backoff_seconds=0.05)
     with CamsServer(
         world=rich_world, mode="process", workers=2, home=tmp_path, graph=api
     ) as server:

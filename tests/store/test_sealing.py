@@ -486,3 +486,38 @@ def test_key_source_precedence(tmp_path: Path) -> None:
     assert key_source(tmp_path, tmp_path / "f", env) == KeySource(path=tmp_path / "f")
     assert key_source(tmp_path, None, env) == KeySource(text="k")
     assert key_source(tmp_path, None, {}) == KeySource(path=tmp_path / "master.key")
+
+
+def test_renewing_the_server_keys_ends_credentials_minted_with_the_old_ones(
+    tmp_path: Path,
+) -> None:
+    """An STS key read from a copy made before sealing mints credentials forever, unless
+    `keys rotate --renew-server-keys` replaces it (effective as servers restart)."""
+    home = tmp_path / "home"
+    world = Path(__file__).parent.parent / "worlds" / "sts.toml"
+
+    def call_with(server: CamsServer, creds: object) -> str:
+        client = CamsClient(
+            Config(
+                access_key_id=creds.access_key_id,  # type: ignore[attr-defined]
+                access_key_secret=creds.access_key_secret,  # type: ignore[attr-defined]
+                security_token=creds.security_token,  # type: ignore[attr-defined]
+                endpoint=server.endpoint,
+                protocol="http",
+            )
+        )
+        try:
+            return str(client.enable_whatsapp_roimetric(EnableWhatsappROIMetricRequest()).body.code)
+        except ClientException as exc:
+            return str(exc.code)
+
+    with CamsServer(world=world, home=home) as server:
+        assert server.state is not None
+        stolen = server.state.sts.issue(
+            "1000000000000001", "roi-operator", "s", int(time.time()), 3600, None, "x"
+        )
+        assert call_with(server, stolen) == "OK"
+    renewed = cli(home, "keys", "rotate", "--renew-server-keys")
+    assert renewed.returncode == 0, renewed.stderr
+    with CamsServer(home=home) as server:
+        assert call_with(server, stolen) == "InvalidSecurityToken.Malformed"

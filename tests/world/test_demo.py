@@ -100,3 +100,41 @@ def test_serve_with_a_world_neither_prints_nor_offers_demo_keys(tmp_path: Path) 
         out, err = process.communicate(timeout=15)
     assert "LTAI5tDemo" not in out
     assert "removed the demo account" in err
+
+
+def test_a_live_world_apply_removes_the_demo_and_the_explorer_stops_offering_it(
+    tmp_path: Path,
+) -> None:
+    """`world apply` of a file with accounts of its own, while serving: the demo keys go
+    (they were printed, and the Explorer offers them to anyone)."""
+    process, url = _serve(tmp_path)
+    try:
+        assert "LTAI5tDemo" in httpx.get(f"{url}/explorer").text
+        applied = subprocess.run(
+            [sys.executable, "-m", "cams_server.cli", "world", "apply", str(WORLDS / "rich.toml")],
+            env={**os.environ, "CAMS_HOME": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert applied.returncode == 0, applied.stderr
+        assert "removed the demo account" in applied.stderr
+        deadline = time.monotonic() + 5
+        while "LTAI5tDemo" in httpx.get(f"{url}/explorer").text:
+            assert time.monotonic() < deadline, "the running server still offers demo keys"
+            time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.communicate(timeout=15)
+
+
+def test_the_explorer_offers_demo_keys_only_while_the_demo_is_alone() -> None:
+    from cams_server.cams.demo import demo_world
+    from cams_server.explorer import demo_keys_of
+
+    alone = demo_world()
+    assert demo_keys_of(alone)
+    with_others = load_world(WORLDS / "rich.toml")
+    both = type(alone)(accounts=alone.accounts + with_others.accounts)
+    assert demo_keys_of(both) == []

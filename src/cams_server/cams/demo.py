@@ -24,7 +24,7 @@ from cams_server.store.enablements import enable_roi_metric
 from cams_server.store.reset import remove_accounts
 from cams_server.store.world_repo import apply_world, load_world_from
 
-__all__ = ["DEMO_ACCOUNT_ID", "demo_world", "seed_demo", "settle_demo"]
+__all__ = ["DEMO_ACCOUNT_ID", "apply_declared_world", "demo_world", "seed_demo", "settle_demo"]
 
 DEMO_ACCOUNT_ID = "5000000000000001"
 
@@ -115,3 +115,13 @@ def settle_demo(database: Database, wanted: bool | None, world_given: bool, now:
             "(this deployment has a world of its own; start with --demo to keep it)"
         )
     return ""
+
+
+def apply_declared_world(database: Database, world: World, source: str) -> str:
+    """`world apply` of a file: its accounts, and the demo account (whose keys are
+    printed and offered to anyone by the Explorer) removed, unless the file declares it.
+    Says what was done about the demo ('' for nothing)."""
+    apply_world(database, world, source)
+    if any(a.id == DEMO_ACCOUNT_ID for a in world.accounts):
+        return ""
+    return settle_demo(database, None, True, 0.0)

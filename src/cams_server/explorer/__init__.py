@@ -52,8 +52,11 @@ _FALLBACK_HOST = "127.0.0.1:8080"
 
 
 def demo_keys_of(world: World) -> list[DemoKey]:
-    """The active AccessKeys of the demo account (world/demo.py), labelled for the picker."""
+    """The active AccessKeys of the demo account (cams/demo.py), labelled for the picker;
+    none once the deployment has an account of its own (then it is not a demo)."""
     keys: list[DemoKey] = []
+    if any(account.id != DEMO_ACCOUNT_ID for account in world.accounts):
+        return keys
     for account in world.accounts:
         if account.id != DEMO_ACCOUNT_ID:
             continue

@@ -241,4 +241,5 @@ class Authenticator:
         """The nonce to remember: while its request's timestamp is within the window."""
         if len(nonce) > 256:
             raise errors.invalid_parameter("SignatureNonce", "A nonce is at most 256 characters.")
-        return NonceClaim(key_id, nonce, max(timestamp, self._clock.now()) + MAX_SKEW_SECONDS)
+        expires_at = max(timestamp, self._clock.now()) + MAX_SKEW_SECONDS
+        return NonceClaim(key_id, nonce, expires_at, timestamp)

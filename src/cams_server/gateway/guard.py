@@ -53,6 +53,13 @@ class CallGuard(Protocol):
         """'ok', or why not; for the readiness endpoint."""
         ...
 
+    @property
+    def remembers_since(self) -> float:
+        """Since when (epoch seconds) this guard has remembered every admitted nonce: 0
+        for a store that outlives the process; the start for memory, which a restart
+        empties (a call signed before then might be a replay it cannot recognise)."""
+        ...
+
     async def close(self) -> None: ...
 
     async def reset(self) -> None:
@@ -68,10 +75,18 @@ class MemoryGuard:
     """One process: exact and fast, and only correct while it is the only process."""
 
     def __init__(
-        self, nonces: MemoryNonceStore | None = None, flow: MemoryFlowWindow | None = None
+        self,
+        nonces: MemoryNonceStore | None = None,
+        flow: MemoryFlowWindow | None = None,
+        started_at: float = 0.0,
     ) -> None:
         self.nonces = nonces or MemoryNonceStore()
         self.flow = flow or MemoryFlowWindow()
+        self._started_at = started_at
+
+    @property
+    def remembers_since(self) -> float:
+        return self._started_at
 
     async def admit(self, nonce: NonceClaim, flow: FlowRequest | None, now: float) -> Admission:
         nonces = self.nonces

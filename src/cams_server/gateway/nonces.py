@@ -204,24 +204,27 @@ class NonceQuota:
     def reset(self) -> None:
         self._window, self._by_key, self._by_account = -1, {}, {}
 
-    def take(self, access_key_id: str, account_id: str, now: float) -> float | None:
-        """Count one nonce for this key and account and answer None, or, over either
-        quota, count nothing and answer the seconds until the next window."""
+    def take(self, access_key_id: str, account_id: str | None, now: float) -> float | None:
+        """Count one nonce for this key and account (None: the key's quota only) and
+        answer None, or, over either quota, count nothing and answer the seconds until
+        the next window."""
         window = int(now // self.limits.window)
         if window != self._window:
             self._window, self._by_key, self._by_account = window, {}, {}
         by_key, by_account = self._by_key, self._by_account
         key_count = by_key.get(access_key_id, 0)
-        account_count = by_account.get(account_id, 0)
+        account_count = 0 if account_id is None else by_account.get(account_id, 0)
         if key_count >= self.limits.per_key or account_count >= self.limits.per_account:
             return max((window + 1) * self.limits.window - now, 0.001)
-        by_key[access_key_id], by_account[account_id] = key_count + 1, account_count + 1
+        by_key[access_key_id] = key_count + 1
+        if account_id is not None:
+            by_account[account_id] = account_count + 1
         return None
 
-    def give_back(self, access_key_id: str, account_id: str) -> None:
+    def give_back(self, access_key_id: str, account_id: str | None) -> None:
         """Uncount a `take` whose nonce was not kept after all (a replay, a throttled call)."""
         by_key, by_account = self._by_key, self._by_account
         if by_key.get(access_key_id, 0) > 0:
             by_key[access_key_id] -= 1
-        if by_account.get(account_id, 0) > 0:
+        if account_id is not None and by_account.get(account_id, 0) > 0:
             by_account[account_id] -= 1

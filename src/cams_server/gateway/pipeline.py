@@ -175,23 +175,29 @@ class Gateway:
         """The tenant's nonce quota, the nonce once, then the flow window."""
         account = caller.principal.account_id
         now = self._clock.now()
-        quota_wait = self._quota.take(caller.access_key_id, account, now)
+        # The account's quota is its RAM principals' together: a RAM user's flood cannot
+        # lock out the account's own keys, which have their per-key quota only.
+        shared = None if caller.principal.is_root else account
+        quota_wait = self._quota.take(caller.access_key_id, shared, now)
         if quota_wait is not None:
             raise self._over_quota(caller, quota_wait)
+        if caller.nonce.signed_at < self._guard.remembers_since:
+            self._quota.give_back(caller.access_key_id, shared)
+            raise errors.signed_before_start(caller.nonce.signed_at, self._guard.remembers_since)
         flow = None if op.flow_limit is None else FlowRequest(f"{account}:{op.name}", op.flow_limit)
         try:
             # Each guard bounds its own wait (socket or busy timeouts): no wait_for here,
             # whose extra task would cost every call.
             admission = await self._guard.admit(caller.nonce, flow, now)
         except GuardUnavailable as exc:
-            self._quota.give_back(caller.access_key_id, account)
+            self._quota.give_back(caller.access_key_id, shared)
             log.warning("call guard unavailable: %s", exc)
             raise errors.service_unavailable(
                 "Nonces and flow control cannot be checked right now; retry shortly."
             ) from None
         if admission.admitted:
             return  # its nonce was kept (and counted)
-        self._quota.give_back(caller.access_key_id, account)
+        self._quota.give_back(caller.access_key_id, shared)
         if not admission.nonce_fresh:
             raise errors.signature_nonce_used(caller.nonce.nonce)
         wait = admission.wait

@@ -39,6 +39,12 @@ return {1, -1}
 """
 
 
+# The nonce's expiry is this process's clock; Redis applies it on its own. Kept this much
+# longer, a process whose clock runs behind Redis's (or another process's) by less
+# still refuses every replay.
+_CLOCK_MARGIN_SECONDS = 60.0
+
+
 class RedisGuard:
     def __init__(
         self, url: str, prefix: str = "cams", timeout: float = 0.5, max_connections: int = 64
@@ -65,7 +71,7 @@ class RedisGuard:
             f"{self._prefix}:f:{flow.key if flow else '-'}",
         ]
         args = [
-            int(nonce.expires_at * 1000) + 1,
+            int((nonce.expires_at + _CLOCK_MARGIN_SECONDS) * 1000),
             flow.limit if flow else 0,
             int((flow.period if flow else 1.0) * 1_000_000),
         ]
@@ -76,6 +82,10 @@ class RedisGuard:
         if not fresh:
             return Admission(False)
         return Admission(True, None if wait_us < 0 else max(wait_us / 1_000_000, 0.001))
+
+    @property
+    def remembers_since(self) -> float:
+        return 0.0  # its store outlives the process
 
     async def ready(self) -> str:
         try:

@@ -83,6 +83,10 @@ class SqliteGuard:
             conn.execute("ROLLBACK")
             raise
 
+    @property
+    def remembers_since(self) -> float:
+        return 0.0  # its store outlives the process
+
     async def ready(self) -> str:
         try:
             with self._lock:

@@ -17,6 +17,7 @@ from typing import Any
 
 from cams_server.ram.conditions import Condition, ConditionError, RequestContext, parse_conditions
 from cams_server.ram.wildcards import wildcard
+from cams_server.wire.untrusted import parse_json
 
 __all__ = ["Policy", "PolicyError", "Statement", "parse_policy", "resource_matches", "wildcard"]
 
@@ -202,7 +203,7 @@ def parse_policy(
     text = document if isinstance(document, str) else json.dumps(document)
     if isinstance(document, str):
         try:
-            raw = json.loads(document)
+            raw = parse_json(document)
         except ValueError as exc:
             raise PolicyError("", f"not valid JSON: {exc}") from None
     else:

@@ -17,6 +17,7 @@ class NonceClaim:
     scope: str
     nonce: str
     expires_at: float
+    signed_at: float = 0.0  # the request's signed timestamp (epoch seconds)
 
 
 @dataclass(frozen=True, slots=True)

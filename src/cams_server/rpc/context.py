@@ -15,7 +15,11 @@ from cams_server.rpc.catalog import Operation
 from cams_server.store.database import Database
 from cams_server.wire.request import WireRequest
 
-__all__ = ["CallContext", "EnablementCache"]
+__all__ = ["MAX_USER_AGENT", "CallContext", "EnablementCache"]
+
+# The characters of User-Agent that acs:UserAgent holds: a condition's cost grows with
+# the value it matches, and the value is the client's choice (SECURITY.md).
+MAX_USER_AGENT = 1024
 
 
 class EnablementCache(Protocol):
@@ -50,7 +54,7 @@ class CallContext:
             "acs:SecureTransport": "true" if self.request.secure else "false",
             "acs:CurrentTime": self.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
             "acs:MFAPresent": "false",
-            "acs:UserAgent": self.request.header("user-agent") or "",
+            "acs:UserAgent": (self.request.header("user-agent") or "")[:MAX_USER_AGENT],
             "acs:AccessId": self.caller.access_key_id,
             "acs:PrincipalArn": principal.arn,
         }

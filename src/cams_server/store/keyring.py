@@ -227,6 +227,14 @@ class KeySource:
 def _read_file(path: Path) -> MasterKey | None:
     if not path.exists():
         return None
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        log.warning(
+            "the master key file %s is readable by others (mode %o): chmod 600 it; anyone "
+            "who can read it and the database has every secret",
+            path,
+            mode,
+        )
     try:
         text = path.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as exc:

@@ -297,9 +297,10 @@ class Vault:
         assert self._master is not None
         return self._master.key_id
 
-    def reseal(self, db: Database, new: MasterKey) -> int:
+    def reseal(self, db: Database, new: MasterKey, renew_server_keys: bool = False) -> int:
         """Every sealed value re-sealed under a new data key sealed by `new`, in one
-        transaction; the number of values re-sealed."""
+        transaction; the number of values re-sealed. With `renew_server_keys`, the STS
+        and diagnostic keys are replaced by fresh ones instead (see `rotate_master_key`)."""
         with db.secure_transaction() as conn:
             db.lock_world(conn)
             old = self.sealer(conn)
@@ -319,7 +320,11 @@ class Vault:
                 )
             stored = _meta_values(conn)
             for name, value in stored.items():
-                plain = old.unseal_server_key(name, value)
+                plain = (
+                    secrets.token_bytes(_SERVER_KEY_BYTES)
+                    if renew_server_keys
+                    else old.unseal_server_key(name, value)
+                )
                 conn.execute(
                     meta.update()
                     .where(meta.c.key == name)
@@ -331,9 +336,14 @@ class Vault:
         return len(rows) + len(stored)
 
 
-def rotate_master_key(db: Database, new: MasterKey) -> int:
+def rotate_master_key(db: Database, new: MasterKey, renew_server_keys: bool = False) -> int:
     """Re-seal every secret under `new` (and a new data key) in one transaction; the
     number of values re-sealed.
+
+    `renew_server_keys` also replaces the server's own keys: the STS key (so no STS
+    credential minted with the old one, say from a copy of the database made before it
+    was sealed, opens any more) and the diagnostic key. Servers read them at start: the
+    renewal takes effect as each restarts, and ends every outstanding STS credential.
 
     When the master key lives in a file, `new` is staged next to it before the
     transaction and moved over it (atomically) after the commit: at every moment the
@@ -353,7 +363,7 @@ def rotate_master_key(db: Database, new: MasterKey) -> int:
         if source.is_file:
             source.finish_rotation(current)
             source.stage(new)
-        count = vault.reseal(db, new)
+        count = vault.reseal(db, new, renew_server_keys)
         if source.is_file:
             source.promote()
     return count

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "service_unavailable",
     "signature_does_not_match",
     "signature_nonce_used",
+    "signed_before_start",
     "throttling_user",
     "unsupported_http_method",
 ]
@@ -52,6 +54,10 @@ class ServiceError(Exception):
 
     def __str__(self) -> str:
         return f"{self.code} ({self.status}): {self.message}"
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _with_hint(documented: str, hint: str | None) -> str:
@@ -120,6 +126,20 @@ def invalid_timestamp_expired(name: str, value: str, server_time: str, skew: flo
             "Specified time stamp or date value is expired.",
             f"{name} {value} is {abs(skew):.0f} s {direction} the server time {server_time}; "
             "requests are accepted within 15 minutes either way: check the client's clock.",
+        ),
+    )
+
+
+def signed_before_start(signed_at: float, started_at: float) -> ServiceError:
+    return ServiceError(
+        "InvalidTimeStamp.Expired",
+        400,
+        _with_hint(
+            "Specified time stamp or date value is expired.",
+            f"The call was signed at {_iso(signed_at)}, before this server started at "
+            f"{_iso(started_at)}; it keeps nonces in memory, so it cannot tell such a call "
+            "from a replay. Sign the call again (and check the client's clock if it runs "
+            "behind).",
         ),
     )
 
