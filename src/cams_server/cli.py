@@ -6,9 +6,11 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
@@ -82,7 +84,7 @@ def _open_database(url: str | None, master_key_file: Path | None) -> Database:
     return database
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(message, err=True)
     sys.exit(2)
 
@@ -260,26 +262,42 @@ def serve(
 ) -> None:
     """Start the API server."""
     configure_logging(log_level, log_format)
+    limits = HttpLimits(
+        max_head_bytes=max_header_bytes,
+        head_timeout=header_timeout,
+        body_timeout=body_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+        send_timeout=send_timeout,
+        max_connections=max_connections,
+    )
+    settings = _serve_settings(
+        workers,
+        limits,
+        database_url=database,
+        redis_url=redis_url,
+        master_key_file=master_key_file,
+        graph_api_url=graph_api_url,
+        graph_api_token=graph_api_token,
+        graph_api_version=graph_api_version,
+    )
+    tls = _tls_files(host, settings.home, tls_mode, tls_cert, tls_key)
+    world_now = _prepare_database(settings, world_file, demo)
     try:
-        settings = ServerSettings.from_environment(
-            database_url=database,
-            redis_url=redis_url,
-            master_key_file=master_key_file,
-            graph_api_url=graph_api_url,
-            graph_api_token=graph_api_token,
-            graph_api_version=graph_api_version,
-            http=HttpLimits(
-                max_head_bytes=max_header_bytes,
-                head_timeout=header_timeout,
-                body_timeout=body_timeout,
-                keep_alive_timeout=keep_alive_timeout,
-                send_timeout=send_timeout,
-                max_connections=max_connections,
-            ),
-        )
+        sock = bind(host, port)
+    except OSError as exc:
+        _fail(f"cams-server: cannot listen on {host}:{port}: {exc.strerror}")
+    options = ServeOptions(host, settings, workers, tls, trusted_proxies)
+    run_server(options, sock, _announcer(tls, world_now))
+
+
+def _serve_settings(workers: int, limits: HttpLimits, **given: Any) -> ServerSettings:
+    """The flags over the environment over the defaults, and the refusals of settings
+    that cannot work: a connection cap above the open-file limit, or several processes
+    on PostgreSQL with per-process nonces and windows."""
+    try:
+        settings = ServerSettings.from_environment(http=limits, **given)
     except SettingsError as exc:
         _fail(f"cams-server: {exc}.")
-        return
     settings = replace(settings, shared_guard=workers > 1 and not settings.redis_url)
     problem = ensure_descriptors(settings.http)
     if problem is not None:
@@ -293,17 +311,32 @@ def serve(
             "cams-server: --workers above 1 on PostgreSQL needs --redis for shared nonces and "
             "flow-control windows; refusing to start with silently per-process limits."
         )
-    tls: TlsFiles | None = None
-    if (tls_cert is None) != (tls_key is None):
+    return settings
+
+
+def _tls_files(
+    host: str, home: Path, mode: str | None, cert: Path | None, key: Path | None
+) -> TlsFiles | None:
+    """The certificate and key to serve HTTPS with, if any (self-signed: made once)."""
+    if (cert is None) != (key is None):
         _fail("cams-server: --tls-cert and --tls-key go together.")
-    if tls_cert is not None and tls_key is not None:
-        if tls_mode is not None:
+    if cert is not None and key is not None:
+        if mode is not None:
             _fail("cams-server: use either --tls self-signed or --tls-cert/--tls-key.")
-        tls = TlsFiles(tls_cert, tls_key)
-    elif tls_mode == "self-signed":
-        hosts = tuple(dict.fromkeys((host, "127.0.0.1", "localhost", "::1")))
-        hosts = tuple(h for h in hosts if h not in ("0.0.0.0", "::"))  # noqa: S104
-        tls = ensure_self_signed(settings.home, hosts)
+        return TlsFiles(cert, key)
+    if mode != "self-signed":
+        return None
+    hosts = tuple(dict.fromkeys((host, "127.0.0.1", "localhost", "::1")))
+    hosts = tuple(h for h in hosts if h not in ("0.0.0.0", "::"))  # noqa: S104
+    return ensure_self_signed(home, hosts)
+
+
+def _prepare_database(
+    settings: ServerSettings, world_file: Path | None, demo: bool | None
+) -> World:
+    """Migrate, apply the world file, settle the demo account, and take the serve lock
+    once (then release it): failures are said now, once, not by every worker. Returns
+    the world, for the banner."""
     private_directory(settings.home)
     try:
         db = Database(settings.resolved_database_url, settings.key_source)
@@ -312,7 +345,6 @@ def serve(
         raise  # main() says what is wrong with the master key
     except Exception as exc:
         _fail(f"cams-server: cannot open the database {settings.resolved_database_url}: {exc}")
-        return
     try:
         if world_file is not None:
             declared = load_world(world_file)
@@ -322,24 +354,23 @@ def serve(
         done = settle_demo(db, demo, world_file is not None, time.time())
     except WorldError as exc:
         _fail(str(exc))
-        return
     if done:
         click.echo(f"cams-server: {done}.", err=True)
     world_now = load_world_from(db)
     db.dispose()
-    try:  # fail now, with the reason, rather than in every worker
+    try:
         lock = take_serve_lock(db, settings.shared_guard, bool(settings.redis_url))
         if lock is not None:
             lock.release()
     except ServeLockBusy as exc:
         _fail(f"cams-server: {exc}.")
-    db.dispose()
-    try:
-        sock = bind(host, port)
-    except OSError as exc:
-        _fail(f"cams-server: cannot listen on {host}:{port}: {exc.strerror}")
-        return
-    options = ServeOptions(host, settings, workers, tls, trusted_proxies)
+    finally:
+        db.dispose()
+    return world_now
+
+
+def _announcer(tls: TlsFiles | None, world: World) -> Callable[[str], None]:
+    """What the server prints once every process accepts connections."""
 
     def announce(url: str) -> None:
         print(f"cams-server listening on {url}", flush=True)
@@ -349,11 +380,11 @@ def serve(
                 "(or add it to your system's trust store).",
                 flush=True,
             )
-        banner = _banner(world_now, url)
+        banner = _banner(world, url)
         if banner:
             print(banner, flush=True)
 
-    run_server(options, sock, announce)
+    return announce
 
 
 def _banner(world: World, url: str) -> str:
@@ -403,7 +434,6 @@ def world_apply(file: Path, database: str | None, master_key_file: Path | None) 
         demo = apply_declared_world(db, parsed, str(file))
     except WorldError as exc:
         _fail(str(exc))
-        return
     for warning in policy_warnings(parsed):  # valid but likely not what was meant
         click.echo(f"warning: {file}: {warning}", err=True)
     if demo:
@@ -467,7 +497,6 @@ def events_import(file: Path, database: str | None, master_key_file: Path | None
         messages, outcome_events = parse_records(records)
     except RecordError as exc:
         _fail_records(file, [_at_line(p, line_of) for p in exc.problems])
-        return
     undeclared = [
         f"line {line_of[i]}: space {r.get('space_id')!r} is not declared in the world"
         for i, r in enumerate(records)
@@ -481,7 +510,6 @@ def events_import(file: Path, database: str | None, master_key_file: Path | None
         result = ingest_records(db, directory, messages, outcome_events)
     except RecordError as exc:
         _fail_records(file, exc.problems)
-        return
     click.echo(json.dumps(result.to_json()))
 
 
@@ -494,7 +522,7 @@ def _at_line(problem: str, line_of: list[int]) -> str:
     return problem
 
 
-def _fail_records(file: Path, problems: list[str]) -> None:
+def _fail_records(file: Path, problems: list[str]) -> NoReturn:
     listed = "\n".join(f"  {file}: {p}" for p in problems[:50])
     _fail(f"{file}: nothing was recorded:\n{listed}")
 
@@ -555,13 +583,11 @@ def simulate(
             weight = float(parts[2]) if len(parts) == 3 else 1.0
         except ValueError:
             _fail(f"--template {text!r}: the weight must be a number")
-            return
         mix.append(TemplateMix(parts[0], parts[1], weight))
     try:
         funnel = Funnel(delivered_rate, read_rate, click_rate, Decimal(price))
     except InvalidOperation:
         _fail(f"--price {price!r} is not a number")
-        return
     db = _open_database(database, master_key_file)
     directory = Directory(load_world_from(db))
     if directory.space(space_id) is None:
@@ -610,7 +636,6 @@ def ram_decode_diagnostic(message: str, database: str | None, master_key_file: P
         decoded = DiagnosticCodec(db.secret_key(DIAGNOSTIC_KEY)).decode(message)
     except ValueError as exc:
         _fail(f"cams-server: cannot decode the message: {exc}")
-        return
     click.echo(json.dumps(decoded, indent=2, ensure_ascii=False))
 
 
@@ -662,7 +687,6 @@ def keys_rotate(
             "cannot change: give --new-master-key-file PATH (created with a fresh key if "
             f"missing), then set {MASTER_KEY_ENV} to its content"
         )
-        return
     started = time.monotonic()
     count = rotate_master_key(db, new, renew_server_keys)
     took = time.monotonic() - started
