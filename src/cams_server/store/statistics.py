@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Table, and_, func, select, update
+from sqlalchemy import Column, Connection, Table, and_, func, select, update
 
 from cams_server.model.outcomes import DAY_MS, READ_WINDOW_MS, OutcomeEvent, SentMessage, bucket_of
 from cams_server.store.database import Database, DialectInsert
@@ -30,6 +30,8 @@ from cams_server.store.schema import (
 )
 
 __all__ = ["IngestResult", "MessageOwner", "ingest", "read_phone_buckets", "read_template_buckets"]
+
+_Item = TypeVar("_Item")
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +187,149 @@ def _enabled_at(conn: Connection, owners: dict[str, MessageOwner]) -> dict[str, 
     return out
 
 
+def _not_yet_recorded(
+    conn: Connection, id_column: Column[Any], items: list[_Item], id_of: Callable[[_Item], str]
+) -> tuple[list[_Item], int]:
+    """(the items whose id is neither in `id_column` nor earlier in `items`, how many were
+    left out): a webhook redelivers, so each message and event is recorded and counted
+    once, however often it arrives. One query for the whole batch."""
+    if not items:
+        return [], 0
+    ids = [id_of(item) for item in items]
+    seen = set(conn.execute(select(id_column).where(id_column.in_(ids))).scalars())
+    unrecorded: list[_Item] = []
+    for item, item_id in zip(items, ids, strict=True):
+        if item_id in seen:
+            continue
+        seen.add(item_id)
+        unrecorded.append(item)
+    return unrecorded, len(items) - len(unrecorded)
+
+
+def _sent_record(
+    message: SentMessage, owner: MessageOwner, enabled_at: int | None
+) -> dict[str, Any]:
+    """The row of a new message. Whether it counts is decided once, here, from its space's
+    enablement at ingestion: its events are counted (or not) by this flag, however late
+    they arrive."""
+    return {
+        "message_id": message.message_id,
+        "account_id": owner.account_id,
+        "space_id": message.space_id,
+        "phone_number": message.phone_number,
+        "template_code": message.template_code,
+        "language": message.language,
+        "cost_micros": message.cost_micros,
+        "currency": message.currency,
+        "sent_at_ms": message.sent_at_ms,
+        "counted": enabled_at is not None and message.sent_at_ms >= enabled_at,
+    }
+
+
+def _roll_up_sends(rollup: _Rollup, records: list[dict[str, Any]], result: IngestResult) -> None:
+    """Add the sends (and their cost) of the counted new messages; the others are only
+    tallied, so the caller sees why its statistics did not move."""
+    for record in records:
+        if record["counted"]:
+            rollup.sent(record)
+            result.counted += 1
+        else:
+            result.not_counted += 1
+
+
+def _waiting_events(conn: Connection, message_ids: list[str]) -> list[OutcomeEvent]:
+    """The recorded events not rolled up yet of these (just recorded) messages: an event
+    may arrive before its message, and is counted when the message arrives."""
+    if not message_ids:
+        return []
+    rows = conn.execute(
+        select(message_events).where(
+            and_(
+                message_events.c.message_id.in_(message_ids),
+                message_events.c.applied.is_(False),
+            )
+        )
+    ).mappings()
+    return [
+        OutcomeEvent(
+            r["event_id"],
+            r["message_id"],
+            r["kind"],
+            r["occurred_at_ms"],
+            r["button_type"],
+            r["button_content"],
+        )
+        for r in rows
+    ]
+
+
+def _sent_records(conn: Connection, message_ids: set[str]) -> dict[str, dict[str, Any]]:
+    """The recorded messages these events are about, by id: an event is counted by its
+    message's template, space, send time and counted flag, which only the record holds."""
+    if not message_ids:
+        return {}
+    return {
+        r["message_id"]: dict(r)
+        for r in conn.execute(
+            select(sent_messages).where(sent_messages.c.message_id.in_(message_ids))
+        ).mappings()
+    }
+
+
+def _roll_up_events(
+    rollup: _Rollup,
+    records: dict[str, dict[str, Any]],
+    events: list[OutcomeEvent],
+    result: IngestResult,
+) -> set[str]:
+    """Add the events whose message is known and return their ids (they are applied,
+    counted or not); an event whose message is unknown stays pending, to be rolled up
+    when the message arrives, never twice."""
+    applied: set[str] = set()
+    for event in events:
+        record = records.get(event.message_id)
+        if record is None:
+            result.pending += 1
+            continue
+        if rollup.event(record, event):
+            result.counted += 1
+        else:
+            result.not_counted += 1
+        applied.add(event.event_id)
+    return applied
+
+
+def _insert_events(conn: Connection, events: list[OutcomeEvent], applied: set[str]) -> None:
+    """Record the new events, each marked applied or not, so a pending one is found (and
+    an applied one is not rolled up again) when its message arrives."""
+    if not events:
+        return
+    conn.execute(
+        message_events.insert(),
+        [
+            {
+                "event_id": e.event_id,
+                "message_id": e.message_id,
+                "kind": e.kind,
+                "occurred_at_ms": e.occurred_at_ms,
+                "button_type": e.button_type,
+                "button_content": e.button_content,
+                "applied": e.event_id in applied,
+            }
+            for e in events
+        ],
+    )
+
+
+def _mark_applied(conn: Connection, event_ids: list[str]) -> None:
+    """Mark waiting events rolled up now as applied, so they never count twice."""
+    if not event_ids:
+        return
+    conn.execute(
+        update(message_events).where(message_events.c.event_id.in_(event_ids)).values(applied=True)
+    )
+
+
 def ingest(
     db: Database,
     messages: Iterable[SentMessage],
@@ -201,130 +346,31 @@ def ingest(
     event_list = list(events)
     with db.transaction() as conn:
         enabled = _enabled_at(conn, {m.space_id: owners[m.space_id] for m in message_list})
-        new_messages: list[dict[str, Any]] = []
-        if message_list:
-            ids = [m.message_id for m in message_list]
-            known = set(
-                conn.execute(
-                    select(sent_messages.c.message_id).where(sent_messages.c.message_id.in_(ids))
-                ).scalars()
-            )
-            for m in message_list:
-                if m.message_id in known:
-                    result.duplicates += 1
-                    continue
-                known.add(m.message_id)
-                since = enabled[m.space_id]
-                row = {
-                    "message_id": m.message_id,
-                    "account_id": owners[m.space_id].account_id,
-                    "space_id": m.space_id,
-                    "phone_number": m.phone_number,
-                    "template_code": m.template_code,
-                    "language": m.language,
-                    "cost_micros": m.cost_micros,
-                    "currency": m.currency,
-                    "sent_at_ms": m.sent_at_ms,
-                    "counted": since is not None and m.sent_at_ms >= since,
-                }
-                new_messages.append(row)
-            if new_messages:
-                conn.execute(sent_messages.insert(), new_messages)
-            result.messages = len(new_messages)
-            for row in new_messages:
-                if row["counted"]:
-                    rollup.sent(row)
-                    result.counted += 1
-                else:
-                    result.not_counted += 1
-        # Events: new ones only; then roll up every unapplied event whose message is known
-        # (including earlier events that were waiting for a message recorded just now).
-        new_events: list[OutcomeEvent] = []
-        if event_list:
-            ids = [e.event_id for e in event_list]
-            seen = set(
-                conn.execute(
-                    select(message_events.c.event_id).where(message_events.c.event_id.in_(ids))
-                ).scalars()
-            )
-            for e in event_list:
-                if e.event_id in seen:
-                    result.duplicates += 1
-                    continue
-                seen.add(e.event_id)
-                new_events.append(e)
-            result.events = len(new_events)
-        waiting: list[OutcomeEvent] = []
-        if new_messages:
-            rows = conn.execute(
-                select(message_events).where(
-                    and_(
-                        message_events.c.message_id.in_([m["message_id"] for m in new_messages]),
-                        message_events.c.applied.is_(False),
-                    )
-                )
-            ).mappings()
-            waiting = [
-                OutcomeEvent(
-                    r["event_id"],
-                    r["message_id"],
-                    r["kind"],
-                    r["occurred_at_ms"],
-                    r["button_type"],
-                    r["button_content"],
-                )
-                for r in rows
-            ]
-        candidates = new_events + waiting
-        message_ids = {e.message_id for e in candidates}
-        records = (
-            {
-                r["message_id"]: dict(r)
-                for r in conn.execute(
-                    select(sent_messages).where(sent_messages.c.message_id.in_(message_ids))
-                ).mappings()
-            }
-            if message_ids
-            else {}
+        new_messages, duplicate_messages = _not_yet_recorded(
+            conn, sent_messages.c.message_id, message_list, lambda m: m.message_id
         )
-        applied_ids: list[str] = []
-        pending_new: list[OutcomeEvent] = []
-        for e in candidates:
-            record = records.get(e.message_id)
-            if record is None:
-                pending_new.append(e)
-                continue
-            if rollup.event(record, e):
-                result.counted += 1
-            else:
-                result.not_counted += 1
-            applied_ids.append(e.event_id)
-        result.pending = len(pending_new)
-        if new_events:
-            applied = set(applied_ids)
-            conn.execute(
-                message_events.insert(),
-                [
-                    {
-                        "event_id": e.event_id,
-                        "message_id": e.message_id,
-                        "kind": e.kind,
-                        "occurred_at_ms": e.occurred_at_ms,
-                        "button_type": e.button_type,
-                        "button_content": e.button_content,
-                        "applied": e.event_id in applied,
-                    }
-                    for e in new_events
-                ],
-            )
-        waiting_applied = [e.event_id for e in waiting if e.event_id in set(applied_ids)]
-        if waiting_applied:
-            conn.execute(
-                update(message_events)
-                .where(message_events.c.event_id.in_(waiting_applied))
-                .values(applied=True)
-            )
+        new_records = [
+            _sent_record(m, owners[m.space_id], enabled[m.space_id]) for m in new_messages
+        ]
+        if new_records:
+            conn.execute(sent_messages.insert(), new_records)
+        _roll_up_sends(rollup, new_records, result)
+        new_events, duplicate_events = _not_yet_recorded(
+            conn, message_events.c.event_id, event_list, lambda e: e.event_id
+        )
+        # Roll up every unapplied event whose message is known: the new ones, and the
+        # earlier ones that were waiting for a message recorded just now.
+        waiting = _waiting_events(conn, [r["message_id"] for r in new_records])
+        candidates = new_events + waiting
+        applied = _roll_up_events(
+            rollup, _sent_records(conn, {e.message_id for e in candidates}), candidates, result
+        )
+        _insert_events(conn, new_events, applied)
+        _mark_applied(conn, [e.event_id for e in waiting if e.event_id in applied])
         rollup.write(conn, db.insert)
+    result.messages = len(new_records)
+    result.events = len(new_events)
+    result.duplicates = duplicate_messages + duplicate_events
     return result
 
 

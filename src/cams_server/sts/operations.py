@@ -1,10 +1,10 @@
 """AssumeRole and GetCallerIdentity.
 
-AssumeRole checks, in order: the parameters, that the caller is a RAM user or role
-(the account's own keys may not call it, as upstream documents), the role exists,
-the caller's policies allow `sts:AssumeRole` on the role, and the role's trust policy
-names the caller. The credentials it returns are verified statelessly
-(`ram.sts_tokens`).
+AssumeRole checks, in order: the parameters (the role they name must exist, and bounds
+DurationSeconds), that the caller is a RAM user or role (the account's own keys may not
+call it, as upstream documents), the caller's policies allow `sts:AssumeRole` on the
+role, and the role's trust policy names the caller. The credentials it returns are
+verified statelessly (`ram.sts_tokens`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,29 @@ def _iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _session_name(ctx: CallContext) -> str:
+    """RoleSessionName, checked: it becomes part of the session's ARN and id."""
+    session_name: str = ctx.params["RoleSessionName"]
+    if not _SESSION_NAME.match(session_name):
+        raise ctx.operation.error(
+            "InvalidParameter.RoleSessionName",
+            "It must be 2 to 64 characters of letters, digits and . @ - _.",
+        )
+    return session_name
+
+
+def _external_id(ctx: CallContext) -> str | None:
+    """ExternalId, checked, if given: trust policies may require it (sts:ExternalId)."""
+    external_id: str | None = ctx.params.get("ExternalId")
+    if external_id is not None and not _EXTERNAL_ID.match(external_id):
+        raise ctx.operation.error(
+            "InvalidParameter.ExternalId", r"It must be 2 to 1224 characters of [\w+=,.@:/-]."
+        )
+    return external_id
+
+
 def _role(ctx: CallContext, role_arn: str) -> RoleRecord:
+    """The role RoleArn names: well formed, and declared in the world."""
     match = _ROLE_ARN.fullmatch(role_arn)
     if not match:
         raise ctx.operation.error(
@@ -51,54 +73,67 @@ def _role(ctx: CallContext, role_arn: str) -> RoleRecord:
     return role
 
 
-def _deny(ctx: CallContext, hint: str, decision: PolicyDecision, resource: str) -> Exception:
-    return denial(
-        ctx, decision, resource, hint, {"Reason": hint}, action=ASSUME_ROLE, code="NoPermission"
-    )
-
-
-async def assume_role(ctx: CallContext) -> dict[str, Any]:
-    params = ctx.params
-    session_name: str = params["RoleSessionName"]
-    if not _SESSION_NAME.match(session_name):
-        raise ctx.operation.error(
-            "InvalidParameter.RoleSessionName",
-            "It must be 2 to 64 characters of letters, digits and . @ - _.",
-        )
-    external_id: str | None = params.get("ExternalId")
-    if external_id is not None and not _EXTERNAL_ID.match(external_id):
-        raise ctx.operation.error(
-            "InvalidParameter.ExternalId", r"It must be 2 to 1224 characters of [\w+=,.@:/-]."
-        )
-    role = _role(ctx, params["RoleArn"])
-    duration: int = params["DurationSeconds"]  # 3600 unless given (the metadata overlay)
+def _duration(ctx: CallContext, role: RoleRecord) -> int:
+    """DurationSeconds, checked against the role: each role bounds its own sessions."""
+    duration: int = ctx.params["DurationSeconds"]  # 3600 unless given (the metadata overlay)
     if not _MIN_DURATION <= duration <= role.max_session_duration:
         raise ctx.operation.error(
             "InvalidParameter.DurationSeconds",
             f"DurationSeconds {duration} is outside {_MIN_DURATION}..{role.max_session_duration}, "
             f"the range role {role.name} allows (its max_session_duration).",
         )
-    session_policy: str | None = params.get("Policy")
-    if session_policy is not None:
-        if len(session_policy.encode()) >= _MAX_POLICY_BYTES:
-            raise ctx.operation.error("InvalidParameter.PolicySize")
-        try:
-            parse_policy(session_policy, name="SessionPolicy", policy_type="Session")
-        except PolicyError as exc:
-            raise ctx.operation.error("InvalidParameter.PolicyGrammar", f"{exc}.") from None
-    principal = ctx.caller.principal
-    decision = PolicyDecision(False, False, (), (), ())
-    if principal.kind is PrincipalKind.ACCOUNT:
+    return duration
+
+
+def _session_policy(ctx: CallContext) -> str | None:
+    """The Policy parameter, checked, if given: it travels in the credentials and narrows
+    every call made with them, so one that could not be parsed then is refused now."""
+    session_policy: str | None = ctx.params.get("Policy")
+    if session_policy is None:
+        return None
+    if len(session_policy.encode()) >= _MAX_POLICY_BYTES:
+        raise ctx.operation.error("InvalidParameter.PolicySize")
+    try:
+        parse_policy(session_policy, name="SessionPolicy", policy_type="Session")
+    except PolicyError as exc:
+        raise ctx.operation.error("InvalidParameter.PolicyGrammar", f"{exc}.") from None
+    return session_policy
+
+
+def _deny(ctx: CallContext, hint: str, decision: PolicyDecision, resource: str) -> Exception:
+    """STS's NoPermission refusal (upstream's code for AssumeRole, not RAM's), the hint
+    also in the sealed diagnostic so the operator reads why."""
+    return denial(
+        ctx, decision, resource, hint, {"Reason": hint}, action=ASSUME_ROLE, code="NoPermission"
+    )
+
+
+def _refuse_account_keys(ctx: CallContext, role: RoleRecord) -> None:
+    """Refuse an account's own AccessKey: upstream documents that AssumeRole is called
+    as a RAM user or a role session, never as the account itself."""
+    if ctx.caller.principal.kind is PrincipalKind.ACCOUNT:
         raise _deny(
             ctx,
             "AssumeRole cannot be called with an account's own AccessKey: call it as a RAM user "
             "(with AliyunSTSAssumeRoleAccess) or a role session.",
-            decision,
+            PolicyDecision(False, False, (), (), ()),
             role.arn,
         )
+
+
+def _condition_context(ctx: CallContext, external_id: str | None) -> dict[str, str]:
+    """The condition keys both the caller's policies and the role's trust policy see: the
+    call's global ones, and sts:ExternalId when given."""
     context = {**ctx.condition_context()}
     if external_id is not None:
         context["sts:ExternalId"] = external_id
+    return context
+
+
+def _check_permission(ctx: CallContext, role: RoleRecord, context: dict[str, str]) -> None:
+    """The caller's own side: its policies (narrowed by its session policy, for a role
+    session) must allow sts:AssumeRole on the role."""
+    principal = ctx.caller.principal
     session = ctx.caller.session_policy
     decision = evaluate(
         ctx.directory.policies_of(principal),
@@ -115,6 +150,11 @@ async def assume_role(ctx: CallContext) -> dict[str, Any]:
             decision,
             role.arn,
         )
+
+
+def _check_trust(ctx: CallContext, role: RoleRecord, context: dict[str, str]) -> None:
+    """The role's side: its trust policy must name the caller (or the caller's account)."""
+    principal = ctx.caller.principal
     trust = evaluate_trust(role.trust, principal, context)
     if not trust.trusted:
         raise _deny(
@@ -124,15 +164,24 @@ async def assume_role(ctx: CallContext) -> dict[str, Any]:
             PolicyDecision(False, trust.explicit_deny, (), (), (role.trust.name,)),
             role.arn,
         )
-    now = int(ctx.clock.now())
+
+
+def _issue(
+    ctx: CallContext,
+    role: RoleRecord,
+    session_name: str,
+    duration: int,
+    session_policy: str | None,
+) -> dict[str, Any]:
+    """Issue the session's credentials from now and answer them as upstream does."""
     issued = ctx.sts.issue(
         role.account_id,
         role.name,
         session_name,
-        now,
+        int(ctx.clock.now()),
         duration,
         session_policy,
-        principal.arn,
+        ctx.caller.principal.arn,
     )
     return {
         "Credentials": {
@@ -146,6 +195,20 @@ async def assume_role(ctx: CallContext) -> dict[str, Any]:
             "Arn": f"{role.arn}/{session_name}",
         },
     }
+
+
+async def assume_role(ctx: CallContext) -> dict[str, Any]:
+    """The checks in upstream's order (the first that fails answers), then the issue."""
+    session_name = _session_name(ctx)
+    external_id = _external_id(ctx)
+    role = _role(ctx, ctx.params["RoleArn"])
+    duration = _duration(ctx, role)
+    session_policy = _session_policy(ctx)
+    _refuse_account_keys(ctx, role)
+    context = _condition_context(ctx, external_id)
+    _check_permission(ctx, role, context)
+    _check_trust(ctx, role, context)
+    return _issue(ctx, role, session_name, duration, session_policy)
 
 
 async def get_caller_identity(ctx: CallContext) -> dict[str, Any]:

@@ -8,8 +8,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
-from cams_server.model.world import World
+from cams_server.model.world import (
+    AccountSpec,
+    GroupSpec,
+    IsvCodeSpec,
+    PolicySpec,
+    RoleSpec,
+    SpaceSpec,
+    UserSpec,
+    World,
+)
 from cams_server.ram.directory import resource_arn, role_arn
 from cams_server.ram.names import name_key
 from cams_server.ram.policy import PolicyError, Statement, parse_policy, resource_matches
@@ -25,6 +35,8 @@ _REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+\Z")
 # RAM's CreatePolicy takes a PolicyDocument of at most 6,144 characters. Holding custom
 # policies to it also bounds every pattern the matcher meets from the world file.
 MAX_POLICY_DOCUMENT = 6144
+# System policies are attached by name like custom ones, and no custom one may take theirs.
+_SYSTEM_POLICY_KEYS = frozenset(name_key(n) for n in SYSTEM_POLICY_DOCUMENTS)
 
 
 class WorldError(ValueError):
@@ -37,13 +49,11 @@ class WorldError(ValueError):
         super().__init__(f"{source}: the world is not valid, nothing was applied:\n{lines}")
 
 
-def _dupes(
-    values: Iterable[tuple[str, str]],
-    what: str,
-    problems: list[str],
-    key: Callable[[str], str] = str,
-) -> None:
-    """Report each value whose `key` an earlier one already has, naming both places."""
+def _duplicates(
+    values: Iterable[tuple[str, str]], what: str, key: Callable[[str], str] = str
+) -> Iterator[str]:
+    """Each value whose `key` an earlier one already has, naming both places: the author
+    must see which declaration to rename or remove."""
     seen: dict[str, tuple[str, str]] = {}
     for path, value in values:
         first = seen.get(key(value))
@@ -52,145 +62,220 @@ def _dupes(
             continue
         first_path, first_value = first
         if first_value == value:
-            problems.append(f"{path}: duplicate {what} {value!r} (first declared at {first_path})")
+            yield f"{path}: duplicate {what} {value!r} (first declared at {first_path})"
         else:
-            problems.append(
+            yield (
                 f"{path}: duplicate {what} {value!r}: {first_value!r} is declared at {first_path} "
                 "and RAM names are unique regardless of case; rename one of them"
             )
 
 
-def validate_world(world: World, source: str) -> None:
-    """Raise `WorldError` listing every problem in `world`."""
-    problems: list[str] = []
-    if not _REGION.match(world.region):
-        problems.append(f"region: {world.region!r} is not a region id like ap-southeast-1")
-    system = {name_key(n) for n in SYSTEM_POLICY_DOCUMENTS}
-    key_ids: list[tuple[str, str]] = []
-    space_ids: list[tuple[str, str]] = []
-    codes: list[tuple[str, str]] = []
+@dataclass(frozen=True, slots=True)
+class _Declared:
+    """What an account's references may name. Names resolve as lookups do, by `name_key`
+    whatever the case; space ids exactly."""
+
+    policies: frozenset[str]  # the account's custom policies and the system ones
+    groups: frozenset[str]
+    users: frozenset[str]
+    spaces: frozenset[str]
+
+    @staticmethod
+    def of(account: AccountSpec) -> _Declared:
+        return _Declared(
+            policies=frozenset(name_key(p.name) for p in account.policies) | _SYSTEM_POLICY_KEYS,
+            groups=frozenset(name_key(g.name) for g in account.groups),
+            users=frozenset(name_key(u.name) for u in account.users),
+            spaces=frozenset(s.id for s in account.spaces),
+        )
+
+
+def _region_problems(region: str) -> Iterator[str]:
+    """The region is part of every CAMS ARN policies are matched against."""
+    if not _REGION.match(region):
+        yield f"region: {region!r} is not a region id like ap-southeast-1"
+
+
+def _duplicate_names(path: str, account: AccountSpec) -> Iterator[str]:
+    """Names that repeat within the account's policies, groups, users or roles, whatever
+    the case: RAM looks them up regardless of case, so two would be one."""
+    for field, what, names in (
+        ("policies", "policy name", [p.name for p in account.policies]),
+        ("groups", "group name", [g.name for g in account.groups]),
+        ("users", "user name", [u.name for u in account.users]),
+        ("roles", "role name", [r.name for r in account.roles]),
+    ):
+        yield from _duplicates(
+            ((f"{path}.{field}[{i}].name", name) for i, name in enumerate(names)), what, name_key
+        )
+
+
+def _invalid_name(path: str, name: str, what: str) -> Iterator[str]:
+    """A name RAM would refuse: it appears in ARNs and policies as written."""
+    if not _NAME.match(name):
+        yield f"{path}.name: {name!r} is not a valid {what} name"
+
+
+def _policy_references(path: str, names: Iterable[str], declared: _Declared) -> Iterator[str]:
+    """Attached policies that resolve to nothing: attaching is by name, in this account."""
+    for i, name in enumerate(names):
+        if name_key(name) not in declared.policies:
+            yield (
+                f"{path}[{i}]: policy {name!r} is neither declared in this account's "
+                "[[accounts.policies]] nor a system policy"
+            )
+
+
+def _group_references(path: str, names: Iterable[str], declared: _Declared) -> Iterator[str]:
+    """Groups a user is in that resolve to nothing in this account."""
+    for i, group_name in enumerate(names):
+        if name_key(group_name) not in declared.groups:
+            yield f"{path}[{i}]: group {group_name!r} is not declared in this account"
+
+
+def _policy_document_problems(path: str, policy: PolicySpec) -> Iterator[str]:
+    """A custom policy's document: within RAM's size (which also bounds every pattern the
+    matcher meets) and grammatical, since it is evaluated on every call."""
+    if len(policy.document) > MAX_POLICY_DOCUMENT:
+        yield (
+            f"{path}: {len(policy.document)} characters, more than the "
+            f"{MAX_POLICY_DOCUMENT} a RAM policy document may hold; split its statements "
+            "over several policies"
+        )
+        return
+    try:
+        parse_policy(policy.document, name=policy.name)
+    except PolicyError as exc:
+        yield f"{path}: {exc}"
+
+
+def _custom_policy_problems(path: str, policy: PolicySpec) -> Iterator[str]:
+    """A custom policy: a valid name that no system policy has (it would shadow it, or
+    be shadowed), and a sound document."""
+    yield from _invalid_name(path, policy.name, "policy")
+    if name_key(policy.name) in _SYSTEM_POLICY_KEYS:
+        yield f"{path}.name: {policy.name!r} is a system policy name; pick another"
+    yield from _policy_document_problems(f"{path}.document", policy)
+
+
+def _group_problems(path: str, group: GroupSpec, declared: _Declared) -> Iterator[str]:
+    """A group: its name, and the policies its members get through it."""
+    yield from _invalid_name(path, group.name, "group")
+    yield from _policy_references(f"{path}.policies", group.policies, declared)
+
+
+def _user_problems(path: str, user: UserSpec, declared: _Declared) -> Iterator[str]:
+    """A user: its name, and the policies and groups its permissions come from."""
+    yield from _invalid_name(path, user.name, "user")
+    yield from _policy_references(f"{path}.policies", user.policies, declared)
+    yield from _group_references(f"{path}.groups", user.groups, declared)
+
+
+def _role_problems(path: str, role: RoleSpec, declared: _Declared) -> Iterator[str]:
+    """A role: besides its name and policies, the session length RAM allows and a trust
+    policy AssumeRole can evaluate."""
+    yield from _invalid_name(path, role.name, "role")
+    yield from _policy_references(f"{path}.policies", role.policies, declared)
+    if not 3600 <= role.max_session_duration <= 43200:
+        yield (
+            f"{path}.max_session_duration: {role.max_session_duration} "
+            "is outside 3600..43200 seconds"
+        )
+    try:
+        parse_policy(role.trust, name=f"{role.name}-trust", policy_type="Trust", trust=True)
+    except PolicyError as exc:
+        yield f"{path}.trust: {exc}"
+
+
+def _space_problems(path: str, space: SpaceSpec) -> Iterator[str]:
+    """A space id of the form callers pass as CustSpaceId."""
+    if not _SPACE_ID.match(space.id):
+        yield f"{path}.id: {space.id!r} is not a valid space id"
+
+
+def _isv_code_problems(path: str, code: IsvCodeSpec, declared: _Declared) -> Iterator[str]:
+    """An ISV code: bounded, and issued to a user and for spaces of its own account."""
+    if not code.code or len(code.code) > 128:
+        yield f"{path}.code: must be 1 to 128 characters"
+    if name_key(code.user) not in declared.users:
+        yield f"{path}.user: user {code.user!r} is not declared in this account"
+    for i, space_id in enumerate(code.spaces):
+        if space_id not in declared.spaces:
+            yield f"{path}.spaces[{i}]: space {space_id!r} is not declared in this account"
+
+
+def _account_problems(path: str, account: AccountSpec) -> Iterator[str]:
+    """Everything checked within one account, in the order of its declarations."""
+    if not _ACCOUNT_ID.match(account.id):
+        yield f"{path}.id: {account.id!r} is not an account UID (digits only)"
+    yield from _duplicate_names(path, account)
+    declared = _Declared.of(account)
+    for i, policy in enumerate(account.policies):
+        yield from _custom_policy_problems(f"{path}.policies[{i}]", policy)
+    for i, group in enumerate(account.groups):
+        yield from _group_problems(f"{path}.groups[{i}]", group, declared)
+    for i, user in enumerate(account.users):
+        yield from _user_problems(f"{path}.users[{i}]", user, declared)
+    for i, role in enumerate(account.roles):
+        yield from _role_problems(f"{path}.roles[{i}]", role, declared)
+    for i, space in enumerate(account.spaces):
+        yield from _space_problems(f"{path}.spaces[{i}]", space)
+    for i, code in enumerate(account.isv_codes):
+        yield from _isv_code_problems(f"{path}.isv_codes[{i}]", code, declared)
+
+
+def _account_ids(world: World) -> Iterator[tuple[str, str]]:
+    """(path, id) of every account: an account id names one account in the whole file."""
+    for a_i, account in enumerate(world.accounts):
+        yield f"accounts[{a_i}].id", account.id
+
+
+def _access_key_ids(world: World) -> Iterator[tuple[str, str]]:
+    """(path, id) of every AccessKey, the accounts' own and their users': a key id names
+    one secret in the whole file, since a request is signed with the id alone."""
     for a_i, account in enumerate(world.accounts):
         ap = f"accounts[{a_i}]"
-        if not _ACCOUNT_ID.match(account.id):
-            problems.append(f"{ap}.id: {account.id!r} is not an account UID (digits only)")
         for k_i, key in enumerate(account.access_keys):
-            key_ids.append((f"{ap}.access_keys[{k_i}].id", key.id))
-        _dupes(
-            ((f"{ap}.policies[{i}].name", p.name) for i, p in enumerate(account.policies)),
-            "policy name",
-            problems,
-            name_key,
-        )
-        _dupes(
-            ((f"{ap}.groups[{i}].name", g.name) for i, g in enumerate(account.groups)),
-            "group name",
-            problems,
-            name_key,
-        )
-        _dupes(
-            ((f"{ap}.users[{i}].name", u.name) for i, u in enumerate(account.users)),
-            "user name",
-            problems,
-            name_key,
-        )
-        _dupes(
-            ((f"{ap}.roles[{i}].name", r.name) for i, r in enumerate(account.roles)),
-            "role name",
-            problems,
-            name_key,
-        )
-        # References resolve as lookups do: by `name_key`, whatever the case.
-        policy_names = {name_key(p.name) for p in account.policies} | system
-        group_names = {name_key(g.name) for g in account.groups}
-        user_names = {name_key(u.name) for u in account.users}
-        account_spaces = {s.id for s in account.spaces}
-
-        def check_policies(
-            path: str, names: Iterable[str], _known: set[str] = policy_names
-        ) -> None:
-            for i, name in enumerate(names):
-                if name_key(name) not in _known:
-                    problems.append(
-                        f"{path}[{i}]: policy {name!r} is neither declared in this account's "
-                        "[[accounts.policies]] nor a system policy"
-                    )
-
-        for p_i, policy in enumerate(account.policies):
-            pp = f"{ap}.policies[{p_i}]"
-            if not _NAME.match(policy.name):
-                problems.append(f"{pp}.name: {policy.name!r} is not a valid policy name")
-            if name_key(policy.name) in system:
-                problems.append(f"{pp}.name: {policy.name!r} is a system policy name; pick another")
-            if len(policy.document) > MAX_POLICY_DOCUMENT:
-                problems.append(
-                    f"{pp}.document: {len(policy.document)} characters, more than the "
-                    f"{MAX_POLICY_DOCUMENT} a RAM policy document may hold; split its statements "
-                    "over several policies"
-                )
-                continue
-            try:
-                parse_policy(policy.document, name=policy.name)
-            except PolicyError as exc:
-                problems.append(f"{pp}.document: {exc}")
-        for g_i, group in enumerate(account.groups):
-            gp = f"{ap}.groups[{g_i}]"
-            if not _NAME.match(group.name):
-                problems.append(f"{gp}.name: {group.name!r} is not a valid group name")
-            check_policies(f"{gp}.policies", group.policies)
+            yield f"{ap}.access_keys[{k_i}].id", key.id
         for u_i, user in enumerate(account.users):
-            up = f"{ap}.users[{u_i}]"
-            if not _NAME.match(user.name):
-                problems.append(f"{up}.name: {user.name!r} is not a valid user name")
-            check_policies(f"{up}.policies", user.policies)
-            for i, group_name in enumerate(user.groups):
-                if name_key(group_name) not in group_names:
-                    problems.append(
-                        f"{up}.groups[{i}]: group {group_name!r} is not declared in this account"
-                    )
             for k_i, key in enumerate(user.access_keys):
-                key_ids.append((f"{up}.access_keys[{k_i}].id", key.id))
-        for r_i, role in enumerate(account.roles):
-            rp = f"{ap}.roles[{r_i}]"
-            if not _NAME.match(role.name):
-                problems.append(f"{rp}.name: {role.name!r} is not a valid role name")
-            check_policies(f"{rp}.policies", role.policies)
-            if not 3600 <= role.max_session_duration <= 43200:
-                problems.append(
-                    f"{rp}.max_session_duration: {role.max_session_duration} "
-                    "is outside 3600..43200 seconds"
-                )
-            try:
-                parse_policy(role.trust, name=f"{role.name}-trust", policy_type="Trust", trust=True)
-            except PolicyError as exc:
-                problems.append(f"{rp}.trust: {exc}")
-        for s_i, space in enumerate(account.spaces):
-            sp = f"{ap}.spaces[{s_i}]"
-            if not _SPACE_ID.match(space.id):
-                problems.append(f"{sp}.id: {space.id!r} is not a valid space id")
-            space_ids.append((f"{sp}.id", space.id))
-        for c_i, code in enumerate(account.isv_codes):
-            cp = f"{ap}.isv_codes[{c_i}]"
-            codes.append((f"{cp}.code", code.code))
-            if not code.code or len(code.code) > 128:
-                problems.append(f"{cp}.code: must be 1 to 128 characters")
-            if name_key(code.user) not in user_names:
-                problems.append(f"{cp}.user: user {code.user!r} is not declared in this account")
-            for i, space_id in enumerate(code.spaces):
-                if space_id not in account_spaces:
-                    problems.append(
-                        f"{cp}.spaces[{i}]: space {space_id!r} is not declared in this account"
-                    )
-    _dupes(
-        ((f"accounts[{i}].id", a.id) for i, a in enumerate(world.accounts)), "account id", problems
-    )
-    _dupes(key_ids, "AccessKey id", problems)
+                yield f"{ap}.users[{u_i}].access_keys[{k_i}].id", key.id
+
+
+def _malformed_access_key_ids(key_ids: Iterable[tuple[str, str]]) -> Iterator[str]:
+    """Key ids not of the form AccessKey ids take, the form the SDKs send."""
     for path, key_id in key_ids:
         if not _ACCESS_KEY_ID.match(key_id):
-            problems.append(
-                f"{path}: {key_id!r} is not an AccessKey id (8 to 128 letters and digits)"
-            )
-    _dupes(space_ids, "space id", problems)
-    _dupes(codes, "ISV code", problems)
+            yield f"{path}: {key_id!r} is not an AccessKey id (8 to 128 letters and digits)"
+
+
+def _space_ids(world: World) -> Iterator[tuple[str, str]]:
+    """(path, id) of every space: a call names its space by id alone (CustSpaceId)."""
+    for a_i, account in enumerate(world.accounts):
+        for s_i, space in enumerate(account.spaces):
+            yield f"accounts[{a_i}].spaces[{s_i}].id", space.id
+
+
+def _isv_codes(world: World) -> Iterator[tuple[str, str]]:
+    """(path, code) of every ISV code: a call presents the code alone (IsvCode)."""
+    for a_i, account in enumerate(world.accounts):
+        for c_i, code in enumerate(account.isv_codes):
+            yield f"accounts[{a_i}].isv_codes[{c_i}].code", code.code
+
+
+def validate_world(world: World, source: str) -> None:
+    """Raise `WorldError` listing every problem in `world`: the region, each account's
+    own, then the ids that must be unique across the file (and the AccessKey ids' form)."""
+    key_ids = list(_access_key_ids(world))
+    problems = [
+        *_region_problems(world.region),
+        *(p for i, a in enumerate(world.accounts) for p in _account_problems(f"accounts[{i}]", a)),
+        *_duplicates(_account_ids(world), "account id"),
+        *_duplicates(key_ids, "AccessKey id"),
+        *_malformed_access_key_ids(key_ids),
+        *_duplicates(_space_ids(world), "space id"),
+        *_duplicates(_isv_codes(world), "ISV code"),
+    ]
     if problems:
         raise WorldError(source, problems)
 
