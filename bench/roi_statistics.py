@@ -120,9 +120,10 @@ def load_sent_records(home: Path, events: int) -> None:
     from cams_server.ram.directory import Directory
     from cams_server.store.database import Database
     from cams_server.store.enablements import enable_roi_metric
+    from cams_server.store.keyring import key_source
     from cams_server.store.world_repo import load_world_from
 
-    db = Database(f"sqlite:///{home / 'cams.db'}")
+    db = Database(f"sqlite:///{home / 'cams.db'}", key_source(home))  # the server's key
     now_ms = int(time.time() * 1000)
     enable_roi_metric(
         db,
@@ -198,17 +199,18 @@ def in_process_baseline(home: Path, events: int, batch: int) -> float:
     from cams_server.cams.ingestion import ingest_records, parse_webhook
     from cams_server.ram.directory import Directory
     from cams_server.store.database import Database
+    from cams_server.store.keyring import key_source
     from cams_server.store.world_repo import apply_world, load_world_from
     from cams_server.world.toml_file import parse_world
 
     base = home / "baseline"
     base.mkdir()
-    db = Database(f"sqlite:///{base / 'cams.db'}")
+    db = Database(f"sqlite:///{base / 'cams.db'}", key_source(base))
     db.migrate()
     apply_world(db, parse_world(WORLD), "bench")
     db.dispose()
     load_sent_records(base, events)
-    db = Database(f"sqlite:///{base / 'cams.db'}")
+    db = Database(f"sqlite:///{base / 'cams.db'}", key_source(base))
     directory = Directory(load_world_from(db))
     now_s = int(time.time())
     bodies = [json.loads(payload(i, batch, now_s)) for i in range(0, events, batch)]
