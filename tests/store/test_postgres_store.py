@@ -89,7 +89,7 @@ def test_migrations_create_the_same_schema_as_sqlite(postgres_url: str, tmp_path
     sqlite_schema = _schema(sqlite_url)
     postgres_schema = _schema(postgres_url)
     assert set(postgres_schema) == set(sqlite_schema)
-    assert {"roi_enablements", "accounts", "guard_nonces", "guard_flow"} <= set(postgres_schema)
+    assert {"roi_enablements", "world_accounts", "guard_nonces"} <= set(postgres_schema)
     assert postgres_schema == sqlite_schema  # the same columns in every table too
     # The uniqueness the enablement relies on (one row per account and space) exists on both.
     for schema in (_indexed_columns(sqlite_url), _indexed_columns(postgres_url)):

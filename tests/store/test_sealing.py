@@ -11,7 +11,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -25,18 +27,7 @@ from alibabacloud_tea_openapi.models import Config
 from cams_server.model.world import World
 from cams_server.store.database import DIAGNOSTIC_KEY, STS_KEY, Database
 from cams_server.store.keyring import KeySource, MasterKey, MasterKeyError, key_source
-from cams_server.store.schema import (
-    access_keys,
-    accounts,
-    attachments,
-    isv_codes,
-    meta,
-    policies,
-    ram_groups,
-    ram_roles,
-    ram_users,
-    spaces,
-)
+from cams_server.store.schema import WORLD_TABLES, meta, world_accounts
 from cams_server.store.sealing import rotate_master_key
 from cams_server.store.world_repo import apply_world, load_world_from
 from cams_server.testing import CamsServer
@@ -46,8 +37,6 @@ from tests.sdk.clients import KEYS, enable, v3_client
 CLI = [sys.executable, "-m", "cams_server.cli"]
 WORLDS = Path(__file__).parent.parent / "worlds"
 ACME = "1000000000000001"
-WORLD_TABLES = (accounts, access_keys, policies, ram_groups, ram_users, ram_roles)
-WORLD_TABLES += (attachments, spaces, isv_codes)
 
 
 def cli(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -104,6 +93,27 @@ def assert_holds_none(raw: bytes, secrets: list[str], keys: list[bytes]) -> None
 
 def master_key_in(home: Path) -> bytes:
     return MasterKey.parse((home / "master.key").read_text(), "master.key").material
+
+
+def stored_keys(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The AccessKeys of an account's stored document, as it stores them (the root's
+    and its users'): editing one edits the document."""
+    return [*document["access_keys"], *(k for u in document["users"] for k in u["access_keys"])]
+
+
+def edit_secrets(conn: sa.Connection, secret: Callable[[str, str], str]) -> None:
+    """Replace each AccessKey's stored secret by `secret(key id, stored secret)`, in
+    place in the documents (what someone with write access to the database could do)."""
+    for account_id, document in conn.execute(
+        sa.select(world_accounts.c.account_id, world_accounts.c.document)
+    ).all():
+        for key in stored_keys(document):
+            key["secret"] = secret(key["id"], key["secret"])
+        conn.execute(
+            world_accounts.update()
+            .where(world_accounts.c.account_id == account_id)
+            .values(document=document)
+        )
 
 
 # -- the raw database holds no secret -----------------------------------------------------------
@@ -164,13 +174,15 @@ def test_postgres_columns_hold_no_secret(
         assert load_world_from(database) == world  # what is sealed opens again
         keys = [database.secret_key(STS_KEY), database.secret_key(DIAGNOSTIC_KEY)]
         with database.transaction() as conn:
-            stored = list(conn.execute(sa.select(access_keys.c.id, access_keys.c.secret)))
+            as_stored = sa.select(sa.cast(world_accounts.c.document, sa.Text))  # not parsed
+            documents = [str(d) for d in conn.execute(as_stored).scalars()]
             values = [str(v) for v in conn.execute(sa.select(meta.c.value)).scalars()]
     finally:
         database.dispose()
+    stored = [k["secret"] for d in documents for k in stored_keys(json.loads(d))]
     assert len(stored) == len(secrets_of(world))
-    assert all(value.startswith("s1:") for _, value in stored)
-    raw = "\n".join([value for _, value in stored] + values).encode()
+    assert all(value.startswith("s1:") for value in stored)
+    raw = "\n".join(documents + values).encode()
     assert_holds_none(raw, secrets_of(world), [*keys, master_key_in(tmp_path)])
     seal = json.loads(next(v for v in values if v.startswith('{"v"')))
     assert seal["key_id"] == MasterKey(master_key_in(tmp_path)).key_id
@@ -185,19 +197,17 @@ def test_a_sealed_value_moved_to_another_row_or_replaced_in_clear_does_not_open(
     engine = sa.create_engine(f"sqlite:///{home / 'cams.db'}")
     try:
         with engine.begin() as conn:
-            sealed = dict(conn.execute(sa.select(access_keys.c.id, access_keys.c.secret)).all())
-            conn.execute(  # olga's sealed secret copied into alice's row
-                access_keys.update().where(access_keys.c.id == alice).values(secret=sealed[olga])
-            )
+            documents = conn.execute(sa.select(world_accounts.c.document)).scalars()
+            sealed = {k["id"]: k["secret"] for d in documents for k in stored_keys(d)}
+            # olga's sealed secret copied into alice's key
+            edit_secrets(conn, lambda i, s: sealed[olga] if i == alice else s)
         assert refusal(cli(home, "world", "export")) == (
             f"cams-server: the stored secret of AccessKey {alice} does not open under this "
             "database's data key (it was altered, or copied from another row or database); "
             "apply the world file that declares it again to store it afresh"
         )
         with engine.begin() as conn:  # the database is sealed: a cleartext value is no secret
-            conn.execute(
-                access_keys.update().where(access_keys.c.id == alice).values(secret="alice-secret")
-            )
+            edit_secrets(conn, lambda i, s: "alice-secret" if i == alice else s)
         result = cli(home, "world", "export")
         assert f"AccessKey {alice} does not open" in refusal(result)
         assert result.stdout == ""
@@ -279,8 +289,9 @@ def legacy_home(tmp_path: Path, world_file: Path) -> tuple[Path, dict[str, bytes
     scratch.dispose()
     clear = {k.id: k.secret for a in world.accounts for k in a.access_keys}
     clear |= {k.id: k.secret for a in world.accounts for u in a.users for k in u.access_keys}
-    for row in rows["access_keys"]:
-        row["secret"] = clear[row["id"]]
+    for row in rows[world_accounts.name]:
+        for key in stored_keys(row["document"]):
+            key["secret"] = clear[key["id"]]
     server_keys = {STS_KEY: os.urandom(32), DIAGNOSTIC_KEY: os.urandom(32)}
 
     home = tmp_path / "home"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import delete
 
 from cams_server.store.database import Database
-from cams_server.store.schema import STATE_TABLES, WORLD_TABLES, accounts
+from cams_server.store.schema import STATE_TABLES, WORLD_TABLES
+from cams_server.store.world_repo import delete_accounts
 
 __all__ = ["remove_accounts", "reset_state"]
 
@@ -21,10 +22,9 @@ def remove_accounts(db: Database, account_ids: list[str]) -> None:
     """Forget these accounts entirely: their world (keys, RAM, spaces) and their state."""
     with db.transaction() as conn:
         db.lock_world(conn)
-        for table in STATE_TABLES + WORLD_TABLES:
+        delete_accounts(conn, account_ids)
+        for table in STATE_TABLES:
             column = table.c.get("account_id")
-            if table is accounts:
-                column = accounts.c.id
-            if column is not None:
+            if column is not None:  # rows of no account (the guard, message events) stay
                 conn.execute(delete(table).where(column.in_(account_ids)))
         Database.bump_world_version(conn)

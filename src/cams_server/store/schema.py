@@ -7,6 +7,7 @@ the API writes and nothing but the API changes.
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -19,33 +20,27 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 __all__ = [
     "STATE_TABLES",
     "WORLD_TABLES",
-    "access_keys",
-    "accounts",
-    "attachments",
     "click_buckets",
     "click_days",
     "guard_flow",
     "guard_nonces",
-    "isv_codes",
     "message_events",
     "meta",
     "metadata",
     "phone_buckets",
     "phone_days",
-    "policies",
-    "ram_groups",
-    "ram_roles",
-    "ram_users",
     "roi_enablements",
     "sent_messages",
-    "spaces",
     "template_buckets",
     "template_days",
     "upstream_outbox",
+    "world_accounts",
+    "world_ids",
 ]
 
 metadata = MetaData()
@@ -57,97 +52,26 @@ meta = Table(
     Column("value", Text, nullable=False),
 )
 
-accounts = Table(
-    "accounts",
+# The world (migration 0005): each account is one JSON document, its `AccountSpec` with
+# the AccessKey secrets sealed (store/world_documents.py), replaced whole by `world apply`.
+world_accounts = Table(
+    "world_accounts",
     metadata,
-    Column("id", String(32), primary_key=True),
-    Column("name", String(128), nullable=False),
-    Column("cams", Boolean, nullable=False),
-    Column("position", Integer, nullable=False),
+    Column("account_id", String(32), primary_key=True),
+    Column("position", Integer, nullable=False),  # declaration order across files
+    Column("document", JSON().with_variant(JSONB(), "postgresql"), nullable=False),
 )
 
-access_keys = Table(
-    "access_keys",
+# The ids unique across the deployment (an AccessKey, a space, an ISV code) and the
+# account holding each: the primary key refuses a second owner, and `world apply`
+# finds the owner without reading documents.
+world_ids = Table(
+    "world_ids",
     metadata,
-    Column("id", String(128), primary_key=True),
+    Column("kind", String(16), nullable=False),  # "access_key", "space", "isv_code"
+    Column("id", String(128), nullable=False),
     Column("account_id", String(32), nullable=False, index=True),
-    Column("user_name", String(64), nullable=True),
-    Column("secret", Text, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("position", Integer, nullable=False),
-)
-
-policies = Table(
-    "policies",
-    metadata,
-    Column("account_id", String(32), nullable=False),
-    Column("name", String(128), nullable=False),
-    Column("document", Text, nullable=False),
-    Column("position", Integer, nullable=False),
-    PrimaryKeyConstraint("account_id", "name"),
-)
-
-ram_groups = Table(
-    "ram_groups",
-    metadata,
-    Column("account_id", String(32), nullable=False),
-    Column("name", String(64), nullable=False),
-    Column("position", Integer, nullable=False),
-    PrimaryKeyConstraint("account_id", "name"),
-)
-
-ram_users = Table(
-    "ram_users",
-    metadata,
-    Column("account_id", String(32), nullable=False),
-    Column("name", String(64), nullable=False),
-    Column("position", Integer, nullable=False),
-    PrimaryKeyConstraint("account_id", "name"),
-)
-
-ram_roles = Table(
-    "ram_roles",
-    metadata,
-    Column("account_id", String(32), nullable=False),
-    Column("name", String(64), nullable=False),
-    Column("trust", Text, nullable=False),
-    Column("max_session_duration", Integer, nullable=False),
-    Column("position", Integer, nullable=False),
-    PrimaryKeyConstraint("account_id", "name"),
-)
-
-# Who holds what: (account, holder kind, holder name) -> policy or group, in order.
-attachments = Table(
-    "attachments",
-    metadata,
-    Column("account_id", String(32), nullable=False),
-    Column("holder_kind", String(8), nullable=False),  # "user", "group", "role"
-    Column("holder_name", String(64), nullable=False),
-    Column("target_kind", String(8), nullable=False),  # "policy" or "group"
-    Column("target_name", String(128), nullable=False),
-    Column("position", Integer, nullable=False),
-    PrimaryKeyConstraint("account_id", "holder_kind", "holder_name", "target_kind", "target_name"),
-)
-
-spaces = Table(
-    "spaces",
-    metadata,
-    Column("id", String(128), primary_key=True),
-    Column("account_id", String(32), nullable=False, index=True),
-    Column("waba_id", String(64), nullable=True),
-    Column("isv_customer", String(256), nullable=True),
-    Column("position", Integer, nullable=False),
-)
-
-isv_codes = Table(
-    "isv_codes",
-    metadata,
-    Column("code", String(128), primary_key=True),
-    Column("account_id", String(32), nullable=False, index=True),
-    Column("user_name", String(64), nullable=False),
-    Column("spaces", Text, nullable=False),  # JSON list of space ids
-    Column("expires_us", BigInteger, nullable=True),  # epoch microseconds, UTC
-    Column("position", Integer, nullable=False),
+    PrimaryKeyConstraint("kind", "id"),
 )
 
 roi_enablements = Table(
@@ -280,18 +204,8 @@ template_days = _daily(template_buckets, "template_days")
 phone_days = _daily(phone_buckets, "phone_days")
 click_days = _daily(click_buckets, "click_days")
 
-# What `world apply` replaces per account, in the order its rows are written.
-WORLD_TABLES: tuple[Table, ...] = (
-    access_keys,
-    policies,
-    ram_groups,
-    ram_users,
-    ram_roles,
-    attachments,
-    spaces,
-    isv_codes,
-    accounts,
-)
+# What `world apply` replaces per account.
+WORLD_TABLES: tuple[Table, ...] = (world_accounts, world_ids)
 # What happened: enablements, statistics, the outbox, and the shared guard's entries.
 STATE_TABLES: tuple[Table, ...] = (
     roi_enablements,

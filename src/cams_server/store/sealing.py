@@ -1,12 +1,14 @@
 """Secrets at rest: envelope encryption of every secret the database holds.
 
-The database holds AccessKey secrets (`access_keys.secret`) and the server's own keys
-(`cams_meta` rows `sts_key`, which seals STS tokens, and `diagnostic_key`). Anyone who
-can read the database file, or a PostgreSQL backup, must learn none of them:
+The database holds AccessKey secrets (inside the `world_accounts` documents) and the
+server's own keys (`cams_meta` rows `sts_key`, which seals STS tokens, and
+`diagnostic_key`). Anyone who can read the database file, or a PostgreSQL backup, must
+learn none of them:
 
 - A random 256-bit *data key* seals each value with AES-GCM. The associated data names
-  the value's row (`access_key:<id>`, `meta:sts_key`), so a ciphertext copied to another
-  row does not open. A sealed value is `s1:` + base64(nonce | ciphertext | tag).
+  what the value is the secret of (`access_key:<id>`, `meta:sts_key`), so a ciphertext
+  copied to another key or row does not open. A sealed value is `s1:` +
+  base64(nonce | ciphertext | tag).
 - The *master key* (store/keyring.py; never in the database) seals the data key, in the
   `cams_meta` row `seal`: `{"v": 1, "key_id": ..., "data_key": ...}`. The key id (a
   fingerprint of the master key) tells a wrong master key from a damaged value exactly.
@@ -38,7 +40,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, bindparam, select, update
 
 from cams_server.store.keyring import KeySource, MasterKey, SecretsError, shown
-from cams_server.store.schema import access_keys, meta
+from cams_server.store.schema import meta, world_accounts
+from cams_server.store.world_documents import (
+    SecretChange,
+    account_document,
+    account_spec,
+    key_count,
+)
 
 if TYPE_CHECKING:
     from cams_server.store.database import Database
@@ -170,11 +178,26 @@ def _meta_values(conn: Connection) -> dict[str, str]:
     return {str(k): str(v) for k, v in rows}
 
 
-_UPDATE_SECRET = (
-    update(access_keys)
-    .where(access_keys.c.id == bindparam("b_id"))
-    .values(secret=bindparam("b_secret"))
+_UPDATE_DOCUMENT = (
+    update(world_accounts)
+    .where(world_accounts.c.account_id == bindparam("b_id"))
+    .values(document=bindparam("b_document"))
 )
+
+
+def _replace_secrets(conn: Connection, change: SecretChange) -> int:
+    """Every stored AccessKey secret replaced by `change(key id, secret)` (sealed, or
+    re-sealed); how many there are."""
+    rows = conn.execute(select(world_accounts.c.account_id, world_accounts.c.document)).all()
+    accounts = [(i, account_spec(doc, change)) for i, doc in rows]
+    if accounts:
+        updates = [{"b_id": i, "b_document": account_document(a, _as_is)} for i, a in accounts]
+        conn.execute(_UPDATE_DOCUMENT, updates)
+    return sum(key_count(a) for _, a in accounts)
+
+
+def _as_is(_key_id: str, secret: str) -> str:
+    return secret
 
 
 class Vault:
@@ -228,13 +251,7 @@ class Vault:
         master = self.source.read_or_create()
         data_key = secrets.token_bytes(_DATA_KEY_BYTES)
         sealer = Sealer(data_key)
-        rows = conn.execute(select(access_keys.c.id, access_keys.c.secret)).all()
-        if rows:
-            conn.execute(
-                _UPDATE_SECRET,
-                [{"b_id": i, "b_secret": sealer.seal_access_key(i, s)} for i, s in rows],
-            )
-        migrated = len(rows)
+        migrated = _replace_secrets(conn, sealer.seal_access_key)
         stored = _meta_values(conn)
         for name in SERVER_KEYS:
             if name in stored:  # an older version's key, in clear: keep it (tokens stay valid)
@@ -306,18 +323,9 @@ class Vault:
             old = self.sealer(conn)
             data_key = secrets.token_bytes(_DATA_KEY_BYTES)
             fresh = Sealer(data_key)
-            rows = conn.execute(select(access_keys.c.id, access_keys.c.secret)).all()
-            if rows:
-                conn.execute(
-                    _UPDATE_SECRET,
-                    [
-                        {
-                            "b_id": i,
-                            "b_secret": fresh.seal_access_key(i, old.unseal_access_key(i, s)),
-                        }
-                        for i, s in rows
-                    ],
-                )
+            keys = _replace_secrets(
+                conn, lambda i, s: fresh.seal_access_key(i, old.unseal_access_key(i, s))
+            )
             stored = _meta_values(conn)
             for name, value in stored.items():
                 plain = (
@@ -333,7 +341,7 @@ class Vault:
             sealed_data_key = _write_seal(conn, new, data_key, insert=False)
         self._adopt(new, sealed_data_key, fresh)
         db.scrub(vacuum=False)
-        return len(rows) + len(stored)
+        return keys + len(stored)
 
 
 def rotate_master_key(db: Database, new: MasterKey, renew_server_keys: bool = False) -> int:
