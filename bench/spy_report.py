@@ -20,11 +20,19 @@ __all__ = ["STAGES", "report"]
 
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("database write (first-time enablement)", ("enable_roi_metric (",)),
-    ("operation (authorize_space and the rest)", ("run_operation (",)),
+    ("operation (checks, authorize_space and the rest)", ("Operations.run (",)),
     ("signature V3/V1 verification", ("Authenticator.authenticate (",)),
     ("flow control and nonce (guard)", ("Gateway._admit (",)),
     ("response encoding (JSON)", ("encode_success (", "encode_error (")),
-    ("request parsing", ("WireRequest.build (", "Gateway._resolve (", "parse_parameters (")),
+    (
+        "request parsing",
+        (
+            "WireRequest.head (",
+            "WireRequest.with_body (",
+            "Gateway._resolve (",
+            "parse_parameters (",
+        ),
+    ),
     ("the per-call log line", ("Logger.info (",)),
     ("request id", ("new_request_id (",)),
     ("ASGI send: uvicorn and the socket write", ("RequestResponseCycle.send (",)),

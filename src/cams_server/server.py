@@ -19,6 +19,7 @@ from cams_server.cams.upstream import UpstreamWorker
 from cams_server.explorer import Explorer, demo_keys_of
 from cams_server.gateway.asgi import GatewayApp
 from cams_server.gateway.auth import Authenticator
+from cams_server.gateway.calls import CallLog, CallObserver
 from cams_server.gateway.faults import FaultPlan
 from cams_server.gateway.guard import CallGuard, MemoryGuard
 from cams_server.gateway.metrics import MetricsRoute, ServerMetrics
@@ -80,6 +81,8 @@ class ServerState:
         self.nonce_quota = NonceQuota(settings.nonce_quota)
         self.faults = FaultPlan()
         self.metrics = ServerMetrics(lambda: self.guard.sizes())
+        self.call_log = CallLog()
+        self.observer = CallObserver(self.metrics, self.call_log)
         self.pages = Explorer(self.catalog, lambda: demo_keys_of(self.world.directory.world))
         self.diagnostics = DiagnosticCodec(self.database.secret_key(DIAGNOSTIC_KEY))
         self.authenticator = Authenticator(lambda: self.world.credentials, settings.clock)
@@ -138,6 +141,7 @@ class ServerState:
         if self.upstream is not None:
             await self.upstream.close()
         await self.guard.close()
+        self.call_log.flush()
         self.database.dispose()
         if self.serve_lock is not None:
             self.serve_lock.release()
@@ -178,7 +182,7 @@ class ServerState:
             webhook,
             self.pages,
         ]
-        return GatewayApp(routes, self.metrics, on_startup=self.start, on_shutdown=self.stop)
+        return GatewayApp(routes, self.observer, on_startup=self.start, on_shutdown=self.stop)
 
     async def reset(self, world: bool = False) -> None:
         """Forget enablements, statistics, outbox, faults, nonces and windows (and, with

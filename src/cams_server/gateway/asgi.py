@@ -13,15 +13,14 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from functools import partial
 from typing import Any
 
-from cams_server.gateway.metrics import ServerMetrics
+from cams_server.gateway.calls import CallObserver, answer
 from cams_server.gateway.pipeline import CallRecord
 from cams_server.gateway.routes import Route
 from cams_server.wire import errors
-from cams_server.wire.encoding import EncodedResponse, encode_error, new_request_id
-from cams_server.wire.errors import ServiceError
+from cams_server.wire.encoding import EncodedResponse, new_request_id
 from cams_server.wire.request import WireRequest
 
-__all__ = ["GatewayApp"]
+__all__ = ["GatewayApp", "read_body"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -31,7 +30,7 @@ Send = Callable[[Message], Awaitable[None]]
 log = logging.getLogger("cams_server.calls")
 
 
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The request body; refused (413) as soon as it is known to be over `limit` bytes."""
     for name, value in scope.get("headers", []):
         if name == b"content-length" and value.isdigit() and int(value) > limit:
@@ -58,12 +57,12 @@ class GatewayApp:
     def __init__(
         self,
         routes: Sequence[Route],
-        metrics: ServerMetrics | None = None,
+        observer: CallObserver | None = None,
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._routes = tuple(routes)
-        self._metrics = metrics
+        self._observer = observer
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
 
@@ -92,23 +91,22 @@ class GatewayApp:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
-        record = CallRecord(new_request_id())
-        try:
-            response = await self._route(scope, receive, record)
-        except ServiceError as error:
-            record.code, record.status = error.code, error.status
-            response = encode_error(error, record.request_id, _host(scope))
-        except Exception:
-            log.exception("%s: unexpected failure", record.request_id)
-            internal = errors.internal_error()
-            record.code, record.status = internal.code, internal.status
-            response = encode_error(internal, record.request_id, _host(scope))
-        status, headers, payload = response
+        status, headers, payload = await self.respond(scope, receive)
         headers.append((b"content-length", str(len(payload)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
-        self._observe(scope, record, time.perf_counter() - started)
+
+    async def respond(self, scope: Scope, receive: Receive) -> EncodedResponse:
+        """The answer to one HTTP request, its call observed (log line, metrics). The
+        ASGI path sends it; the HTTP protocol may write it itself (gateway/protocol.py)."""
+        started = time.perf_counter()
+        record = CallRecord(new_request_id())
+        response = await answer(record, _host(scope), self._route(scope, receive, record))
+        if self._observer is not None:
+            client = (scope.get("client") or ("-",))[0]
+            elapsed = time.perf_counter() - started
+            self._observer.observe(record, client, scope["method"], time.time(), elapsed)
+        return response
 
     async def _route(self, scope: Scope, receive: Receive, record: CallRecord) -> EncodedResponse:
         path = scope.get("path", "/")
@@ -126,38 +124,9 @@ class GatewayApp:
         for route in self._routes:
             if route.owns(path):
                 record.action = route.label
-                return await route.respond(head, partial(_read_body, scope, receive), record)
+                return await route.respond(head, partial(read_body, scope, receive), record)
         raise errors.invalid_action(
             f"Path {path!r} has no API: every operation is called on / (RPC style)."
-        )
-
-    def _observe(self, scope: Scope, record: CallRecord, elapsed: float) -> None:
-        if self._metrics is not None:
-            self._metrics.observe(record.action or "-", record.code, elapsed)
-        if not log.isEnabledFor(logging.INFO):
-            return
-        client = (scope.get("client") or ("-",))[0]
-        method = scope.get("method", "-")
-        log.info(
-            "%s %s %s %s %s %d %s %.1fms",
-            record.request_id,
-            client,
-            method,
-            record.action or "-",
-            record.principal or "-",
-            record.status,
-            record.code,
-            elapsed * 1000,
-            extra={
-                "request_id": record.request_id,
-                "client": client,
-                "method": method,
-                "action": record.action,
-                "principal": record.principal,
-                "status": record.status,
-                "code": record.code,
-                "latency_ms": round(elapsed * 1000, 3),
-            },
         )
 
 
