@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -100,6 +101,7 @@ async def _serve_one(
         limits=options.settings.http,
     )
     server = uvicorn.Server(config)
+    _settle_garbage_collector()
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
         await asyncio.sleep(0.01)
@@ -107,6 +109,20 @@ async def _serve_one(
         on_started()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def _settle_garbage_collector() -> None:
+    """Tune the collector for a server that makes short-lived objects per call.
+
+    What exists once the server is built (the catalog, the world, the modules) lives as
+    long as the process: `gc.freeze` moves it out of every collection's scan. A call's
+    objects die with the call; collecting the young generation every 700 allocations (the
+    default) mostly finds nothing, so it runs every 10,000 (bench/README.md: the CPU per
+    call it saves).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
 
 
 def _run(coroutine: Coroutine[Any, Any, None]) -> None:

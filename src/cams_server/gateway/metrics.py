@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -55,12 +56,25 @@ class ServerMetrics:
             registry=self.registry,
         )
         self.registry.register(_GuardSizes(guard_sizes))
+        self._children: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
 
     def observe(self, action: str, code: str, seconds: float) -> None:
-        self.calls.labels(action, code).inc()
-        self.latency.labels(action).observe(seconds)
-        if code in ("System.LimitControl", "Throttling.User"):
-            self.throttled.labels(action).inc()
+        # The labelled children are looked up once per (action, code): `labels()` checks
+        # and locks on every call. Both label sets are bounded (operations and route
+        # labels; documented and injected codes).
+        children = self._children.get((action, code))
+        if children is None:
+            throttled = code in ("System.LimitControl", "Throttling.User")
+            children = self._children[(action, code)] = (
+                self.calls.labels(action, code),
+                self.latency.labels(action),
+                self.throttled.labels(action) if throttled else None,
+            )
+        calls, latency, throttled_calls = children
+        calls.inc()
+        latency.observe(seconds)
+        if throttled_calls is not None:
+            throttled_calls.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -52,6 +52,12 @@ def _enablement_insert(db: Database) -> DialectInsert:
     )
 
 
+def _enablement_sql(db: Database) -> str:
+    """The same insert as SQL text for `Database.write_directly` (compiled once)."""
+    columns = ["account_id", "space_id", "enabled_at_us", "enabled_by"]
+    return str(_enablement_insert(db).compile(dialect=db.engine.dialect, column_keys=columns))
+
+
 def enable_roi_metric(
     db: Database,
     account_id: str,
@@ -66,6 +72,12 @@ def enable_roi_metric(
     they enter the outbox in the same transaction, so an `OK` never loses them.
     """
     key = space_id or ""
+    if db.sqlite_path is not None and not upstream:  # the call path's write, made lean
+        (created,) = db.write_directly(
+            [(db.prepared(_enablement_sql), (account_id, key, now_us, enabled_by))]
+        )
+        if created == 1:
+            return Enablement(account_id, space_id or None, now_us, enabled_by)
     with db.transaction() as conn:
         created = conn.execute(
             db.prepared(_enablement_insert),
