@@ -145,18 +145,23 @@ class Authenticator:
         return fields
 
     def _v3_verify(self, request: WireRequest, fields: dict[str, str]) -> Caller:
-        signed = fields["SignedHeaders"].split(";")
-        if signed != sorted(signed) or any(not n or n != n.lower() for n in signed):
+        listed = fields["SignedHeaders"]
+        signed = listed.split(";")
+        if listed != listed.lower() or "" in signed or signed != sorted(signed):
             raise errors.incomplete_signature(
                 "SignedHeaders must list lower-case header names, sorted, separated by ';'."
             )
         for name in request.headers.keys() - set(signed):
             if name.startswith(_ACS_PREFIX):
                 raise errors.incomplete_signature(f"The header {name} is sent but not signed.")
-        for name in ("x-acs-date", "x-acs-signature-nonce"):
-            if not request.header(name):
-                raise errors.incomplete_signature(f"Signature V3 needs the {name} header.")
-        date = request.header("x-acs-date") or ""
+        date = request.header("x-acs-date")
+        if not date:
+            raise errors.incomplete_signature("Signature V3 needs the x-acs-date header.")
+        nonce_value = request.header("x-acs-signature-nonce")
+        if not nonce_value:
+            raise errors.incomplete_signature(
+                "Signature V3 needs the x-acs-signature-nonce header."
+            )
         timestamp = _parse_timestamp("x-acs-date", date)
         payload_hash = sha256_hex(request.body) if request.body else EMPTY_SHA256
         claimed = request.header("x-acs-content-sha256")
@@ -177,7 +182,7 @@ class Authenticator:
         if not hmac.compare_digest(expected.encode(), fields["Signature"].lower().encode()):
             raise errors.signature_does_not_match(string_to_sign)
         self._fresh("x-acs-date", date, timestamp)
-        nonce = self._claim(key_id, request.header("x-acs-signature-nonce") or "", timestamp)
+        nonce = self._claim(key_id, nonce_value, timestamp)
         return Caller(record.principal, key_id, "V3", nonce, record.session_policy)
 
     @staticmethod

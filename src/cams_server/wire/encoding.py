@@ -43,19 +43,19 @@ _XML = b"text/xml;charset=utf-8"
 
 class _RequestIds:
     """UUID-shaped ids (`90E63D28-E31D-1EB2-8939-A9486641****`, Alibaba's shape): 80 random
-    bits per process, then a counter, so ids never repeat and cost no syscall per call."""
+    bits per process, then a counter, so ids never repeat and cost no syscall per call
+    (a forked worker draws its own random part, at the fork, not by asking its pid)."""
 
     def __init__(self) -> None:
-        self._pid = -1
-        self._prefix = ""
+        self._draw()
+        os.register_at_fork(after_in_child=self._draw)
+
+    def _draw(self) -> None:
+        h = os.urandom(10).hex().upper()
+        self._prefix = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-"
         self._counter = itertools.count()
 
     def __call__(self) -> str:
-        if self._pid != os.getpid():  # a forked worker draws its own random part
-            self._pid = os.getpid()
-            h = os.urandom(10).hex().upper()
-            self._prefix = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-"
-            self._counter = itertools.count()
         return f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFF:012X}"
 
 

@@ -9,6 +9,7 @@ and `aliyunsdkcore.auth.composer.rpc_signature_composer` (legacy V1).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,6 +36,12 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 def percent_encode(value: str) -> str:
     """RFC 3986 encoding: everything but `A-Za-z0-9-_.~` is %XX (UTF-8)."""
+    # Parameter names and most values repeat from call to call: short ones are cached.
+    return _encode_short(value) if len(value) <= 64 else quote(value, safe="~")
+
+
+@functools.lru_cache(maxsize=8192)
+def _encode_short(value: str) -> str:
     return quote(value, safe="~")
 
 
@@ -43,9 +50,12 @@ def sha256_hex(data: bytes) -> str:
 
 
 def _canonical_query(params: Iterable[tuple[str, str]]) -> str:
-    return "&".join(
-        f"{percent_encode(k)}={percent_encode(v)}" for k, v in sorted(params, key=lambda kv: kv[0])
-    )
+    encode = percent_encode
+    return "&".join(f"{encode(k)}={encode(v)}" for k, v in sorted(params, key=_name))
+
+
+def _name(pair: tuple[str, str]) -> str:
+    return pair[0]
 
 
 def v3_canonical_request(
@@ -65,10 +75,11 @@ def v3_canonical_request(
     for name in signed_headers:
         values = headers.get(name, ())
         if len(values) == 1:
-            lines.append(f"{name}:{values[0].strip()}\n")
+            lines.append(f"{name}:{values[0].strip()}")
         else:
-            lines.append(f"{name}:{','.join(sorted(v.strip() for v in values))}\n")
-    canonical_headers = "".join(lines)
+            lines.append(f"{name}:{','.join(sorted(v.strip() for v in values))}")
+    lines.append("")
+    canonical_headers = "\n".join(lines)
     return (
         f"{method}\n{path}\n{_canonical_query(query)}\n"
         f"{canonical_headers}\n{';'.join(signed_headers)}\n{payload_hash}"
