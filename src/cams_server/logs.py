@@ -12,6 +12,7 @@ from cams_server.gateway.calls import CallLineHandler
 
 __all__ = ["configure_logging"]
 
+
 def configure_logging(level: str, fmt: str) -> None:
     # A line per call is on the hot path: skip what logging would gather and no format
     # prints (the caller's source location, thread and process names), as the logging

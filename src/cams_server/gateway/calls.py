@@ -47,9 +47,9 @@ CALL_FIELDS = (
 
 
 def _json_time(created: float) -> str:
-    return (
-        datetime.fromtimestamp(created, tz=UTC).isoformat(timespec="milliseconds")
-    ).replace("+00:00", "Z")
+    return (datetime.fromtimestamp(created, tz=UTC).isoformat(timespec="milliseconds")).replace(
+        "+00:00", "Z"
+    )
 
 
 class JsonFormatter(logging.Formatter):
@@ -154,9 +154,7 @@ class CallLog:
             handler.release()
 
     @staticmethod
-    def _fields(
-        record: CallRecord, client: str, method: str, elapsed: float
-    ) -> dict[str, object]:
+    def _fields(record: CallRecord, client: str, method: str, elapsed: float) -> dict[str, object]:
         return {
             "request_id": record.request_id,
             "client": client,

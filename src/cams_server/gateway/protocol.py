@@ -23,7 +23,6 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Any, cast
 
 import uvicorn
@@ -38,7 +37,7 @@ from uvicorn.server import ServerState
 from cams_server.gateway.asgi import GatewayApp
 from cams_server.tls import TlsFiles
 from cams_server.wire import errors
-from cams_server.wire.encoding import encode_error, new_request_id
+from cams_server.wire.encoding import EncodedResponse, encode_error, new_request_id
 from cams_server.wire.errors import ServiceError
 
 __all__ = ["ConnectionDeadlines", "GatewayHttpProtocol", "HttpLimits", "uvicorn_config"]
@@ -283,16 +282,10 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             response = encode_error(errors.internal_error(), new_request_id(), "")
         if cycle.disconnected or self.transport.is_closing():
             return
-        status, headers, payload = response
-        parts = [STATUS_LINE[status]]
-        parts += [name + b": " + value + b"\r\n" for name, value in headers]
-        parts.append(b"content-length: %d\r\n" % len(payload))
-        if not cycle.keep_alive:
-            parts.append(b"connection: close\r\n")
-        parts.append(b"\r\n")
-        if cycle.scope["method"] != "HEAD":
-            parts.append(payload)
-        self.transport.write(b"".join(parts))
+        head_only = cycle.scope["method"] == "HEAD"
+        self.transport.write(
+            _http_answer(response, close=not cycle.keep_alive, head_only=head_only)
+        )
         # What uvicorn's `RequestResponseCycle.send` does once a response is complete.
         cycle.response_started = cycle.response_complete = True
         cycle.message_event.set()
@@ -384,12 +377,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         if cycle is not None and cycle.response_started and not cycle.response_complete:
             self.transport.abort()
             return
-        status, headers, payload = encode_error(error, request_id, "")
-        reason = HTTPStatus(status).phrase.encode()
-        head = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
-        head += [name + b": " + value + b"\r\n" for name, value in headers]
-        head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(payload))
-        self.transport.write(b"".join(head) + payload)
+        self.transport.write(_http_answer(encode_error(error, request_id, ""), close=True))
         self._close()
 
     def _close_after_answers(self) -> None:
@@ -445,6 +433,20 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         super().shutdown()
         if idle and self.transport.get_extra_info("sslcontext") is not None:
             self.transport.abort()
+
+
+def _http_answer(response: EncodedResponse, close: bool, head_only: bool = False) -> bytes:
+    """The bytes of one HTTP/1.1 answer, head and body, written in one write."""
+    status, headers, payload = response
+    parts = [STATUS_LINE[status]]
+    parts += [name + b": " + value + b"\r\n" for name, value in headers]
+    parts.append(b"content-length: %d\r\n" % len(payload))
+    if close:
+        parts.append(b"connection: close\r\n")
+    parts.append(b"\r\n")
+    if not head_only:
+        parts.append(payload)
+    return b"".join(parts)
 
 
 def uvicorn_config(
