@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Protocol
 
-__all__ = ["Clock", "ManualClock", "SystemClock"]
+__all__ = ["Clock", "ManualClock", "SystemClock", "utc_iso"]
 
 
 class Clock(Protocol):
@@ -43,3 +44,8 @@ class ManualClock:
     def set(self, when: float) -> None:
         with self._lock:
             self._now = when
+
+
+def utc_iso(ts: float) -> str:
+    """Epoch seconds as the wire writes a time: `2026-01-02T03:04:05Z`."""
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 
-from cams_server.clock import Clock
+from cams_server.clock import Clock, utc_iso
 from cams_server.ram.directory import KeyRecord
 from cams_server.rpc.caller import Caller, NonceClaim
 from cams_server.wire import errors
@@ -85,10 +85,6 @@ def _parse_timestamp(name: str, value: str) -> float:
         return datetime(y, mo, d, h, mi, s, tzinfo=UTC).timestamp() + fraction
     except ValueError:
         raise errors.invalid_timestamp_format(name, value) from None
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Authenticator:
@@ -240,7 +236,7 @@ class Authenticator:
         now = self._clock.now()
         skew = now - timestamp
         if abs(skew) > MAX_SKEW_SECONDS:
-            raise errors.invalid_timestamp_expired(name, value, _iso(now), skew)
+            raise errors.invalid_timestamp_expired(name, value, utc_iso(now), skew)
 
     def _claim(self, key_id: str, nonce: str, timestamp: float) -> NonceClaim:
         """The nonce to remember: while its request's timestamp is within the window."""

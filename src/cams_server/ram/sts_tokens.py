@@ -21,10 +21,11 @@ import json
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from cams_server.clock import utc_iso
 
 __all__ = [
     "MAX_SESSION_DURATION",
@@ -167,8 +168,8 @@ class StsTokenCodec:
         if claims.issued_at > now + max_skew:
             raise TokenError(
                 "Malformed",
-                f"The security token claims to be issued at {_iso(claims.issued_at)}, after "
-                f"the server time {_iso(int(now))}: it was not issued by this server. Call "
+                f"The security token claims to be issued at {utc_iso(claims.issued_at)}, after "
+                f"the server time {utc_iso(int(now))}: it was not issued by this server. Call "
                 "AssumeRole for credentials (and check the clock of the server that issued it).",
             )
         lifetime = claims.expires_at - claims.issued_at
@@ -182,8 +183,8 @@ class StsTokenCodec:
         if now >= claims.expires_at:
             raise TokenError(
                 "Expired",
-                f"The security token expired at {_iso(claims.expires_at)} (server time "
-                f"{_iso(int(now))}): call AssumeRole again for fresh credentials.",
+                f"The security token expired at {utc_iso(claims.expires_at)} (server time "
+                f"{utc_iso(int(now))}): call AssumeRole again for fresh credentials.",
             )
         return claims
 
@@ -206,7 +207,3 @@ def check_role(claims: SessionClaims, max_session_duration: int | None) -> None:
             f"{max_session_duration} s role {role} now allows (its max_session_duration): "
             "call AssumeRole again for credentials within it.",
         )
-
-
-def _iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -10,9 +10,9 @@ verified statelessly (`ram.sts_tokens`).
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
+from cams_server.clock import utc_iso
 from cams_server.ram.directory import RoleRecord, numeric_id
 from cams_server.ram.evaluation import PolicyDecision, evaluate
 from cams_server.ram.policy import PolicyError, parse_policy
@@ -30,10 +30,6 @@ _SESSION_NAME = re.compile(r"^[A-Za-z0-9.@_-]{2,64}\Z")
 _EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}\Z", re.ASCII)
 _MIN_DURATION = 900
 _MAX_POLICY_BYTES = 2048
-
-
-def _iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _session_name(ctx: CallContext) -> str:
@@ -188,7 +184,7 @@ def _issue(
             "AccessKeyId": issued.access_key_id,
             "AccessKeySecret": issued.access_key_secret,
             "SecurityToken": issued.security_token,
-            "Expiration": _iso(issued.claims.expires_at),
+            "Expiration": utc_iso(issued.claims.expires_at),
         },
         "AssumedRoleUser": {
             "AssumedRoleId": f"{role.role_id}:{session_name}",
