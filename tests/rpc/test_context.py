@@ -20,7 +20,18 @@ def context_for(user_agent: str) -> CallContext:
     )
     unused: Any = None
     return CallContext(
-        "RID", unused, {}, caller, request, unused, unused, ManualClock(0), unused, unused, unused
+        "RID",
+        unused,
+        {},
+        caller,
+        request,
+        unused,
+        unused,
+        ManualClock(0),
+        unused,
+        unused,
+        unused,
+        unused,
     )
 
 

@@ -8,10 +8,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from cams_server.testing import CamsServer
 from tests.sdk.clients import enable, v3_client
@@ -83,6 +86,38 @@ def test_enablement_survives_sigkill(rich_world: Path, tmp_path: Path) -> None:
     assert by_space[None]["account_id"] == ACME
     assert by_space[None]["enabled_by"] == f"acs:ram::{ACME}:root"
     assert by_space[None]["enabled_at"] > entry["enabled_at"]
+
+
+# Four calls of ACME's root and two of Globex's, under each account's five a second.
+BURST = [
+    ("acme-root", "cams-acme-main"),
+    ("acme-root", "cams-acme-cust-1"),
+    ("acme-root", "cams-acme-cust-2"),
+    ("acme-root", None),
+    ("globex-root", "cams-globex-main"),
+    ("globex-root", None),
+]
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_a_burst_of_enablements_survives_sigkill(
+    store: str, rich_world: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Concurrent first-time calls share group commits: every one answered OK is on disk
+    when the server is killed right after the last answer."""
+    database = None if store == "sqlite" else request.getfixturevalue("postgres_url")
+    with process_server(world=rich_world, home=tmp_path, database=database) as server:
+        with ThreadPoolExecutor(len(BURST)) as pool:
+            bodies = list(
+                pool.map(lambda call: enable(v3_client(server.endpoint, call[0]), call[1]), BURST)
+            )
+        server.kill()
+    assert [body["Code"] for body in bodies] == ["OK"] * len(BURST)
+    with process_server(home=tmp_path, database=database) as restarted:
+        stored = {(e["account_id"], e["space_id"]) for e in restarted.enablements()}
+        restarted.kill()
+    owners = {"acme-root": ACME, "globex-root": "2000000000000002"}
+    assert stored == {(owners[who], space) for who, space in BURST}
 
 
 def test_process_mode_closes_its_stdout_pipe(tmp_path: Path) -> None:

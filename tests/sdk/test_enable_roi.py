@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -244,6 +245,27 @@ def test_refused_calls_enable_nothing(fresh: CamsServer) -> None:
     fails_with(fresh, "initech-root", "Product.Unsubscript")
     fails_with(fresh, "alice", "Ram.PermissionDeny", "cams-acme-cust-1")
     assert fresh.enablements() == []
+
+
+def test_a_write_that_fails_is_never_answered_ok(fresh: CamsServer) -> None:
+    """The database refuses the enablement (a trigger here): the SDK sees a retryable
+    ServiceUnavailable, nothing is recorded, and once the database accepts writes again
+    the same call succeeds."""
+    with sqlite3.connect(fresh.home / "cams.db") as db:
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON roi_enablements "
+            "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+        )
+    with pytest.raises(AlibabaCloudException) as info:
+        enable_as(fresh.endpoint, "alice", "cams-acme-main")
+    assert info.value.status_code == 503, info.value.data
+    assert info.value.code == "ServiceUnavailable"
+    assert fresh.enablements() == []
+    with sqlite3.connect(fresh.home / "cams.db") as db:
+        db.execute("DROP TRIGGER refuse")
+    fresh.manual_clock.advance(1)
+    assert_ok_body(enable_as(fresh.endpoint, "alice", "cams-acme-main"))
+    assert [e["space_id"] for e in fresh.enablements()] == ["cams-acme-main"]
 
 
 # -- 3. the documented errors ----------------------------------------------------------

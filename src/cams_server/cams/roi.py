@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from cams_server.cams.access import authorize_space
 from cams_server.rpc.context import CallContext
-from cams_server.store.enablements import enable_roi_metric
+from cams_server.store.enablements import EnablementRequest
 from cams_server.wire.encoding import Ok
 
 __all__ = ["enable_whatsapp_roi_metric"]
@@ -28,14 +28,14 @@ async def enable_whatsapp_roi_metric(ctx: CallContext) -> Ok:
                 else [s for s in ctx.directory.spaces_of(account_id) if not s.is_isv_customer]
             )
             upstream = [(s.id, s.waba_id) for s in targets if s.waba_id]
-        await ctx.database.run(
-            enable_roi_metric,
-            ctx.database,
-            account_id,
-            space_id,
-            int(ctx.clock.now() * 1_000_000),
-            ctx.caller.principal.arn,
-            upstream,
+        await ctx.enablement_writer.enable(
+            EnablementRequest(
+                account_id,
+                space_id,
+                int(ctx.clock.now() * 1_000_000),
+                ctx.caller.principal.arn,
+                tuple(upstream),
+            )
         )
         ctx.enablements.remember(account_id, space_id)
     return Ok()

@@ -25,7 +25,8 @@ from cams_server.rpc.caller import Caller
 from cams_server.rpc.catalog import Catalog, Operation
 from cams_server.rpc.context import CallContext
 from cams_server.rpc.operations import Answer
-from cams_server.store.database import Database
+from cams_server.store.database import Database, StoreUnavailable
+from cams_server.store.enablements import EnablementWriter
 from cams_server.store.world_cache import WorldCache
 from cams_server.wire import errors
 from cams_server.wire.encoding import EncodedResponse, encode_error, encode_success
@@ -63,7 +64,9 @@ class Gateway:
         upstream_configured: bool = False,
         faults: FaultPlan | None = None,
         quota: NonceQuota | None = None,
+        enablement_writer: EnablementWriter | None = None,
     ) -> None:
+        self._enablement_writer = enablement_writer or EnablementWriter(database)
         self._quota = quota or NonceQuota()
         self._faults = faults
         self._sts = sts
@@ -104,12 +107,13 @@ class Gateway:
                 clock=self._clock,
                 diagnostics=self._diagnostics,
                 enablements=self._world.enabled,
+                enablement_writer=self._enablement_writer,
                 sts=self._sts,
                 upstream_configured=self._upstream_configured,
             )
             try:
                 fields = await self._run(ctx)
-            except (SQLAlchemyError, TimeoutError):
+            except (SQLAlchemyError, StoreUnavailable, TimeoutError):
                 log.exception("%s: database failure", record.request_id)
                 raise errors.service_unavailable(
                     "The database could not be reached; retry."

@@ -13,6 +13,7 @@ from cams_server.ram.sts_tokens import StsTokenCodec
 from cams_server.rpc.caller import Caller
 from cams_server.rpc.catalog import Operation
 from cams_server.store.database import Database
+from cams_server.store.enablements import EnablementWriter
 from cams_server.wire.request import WireRequest
 
 __all__ = ["MAX_USER_AGENT", "CallContext", "EnablementCache"]
@@ -39,7 +40,8 @@ class CallContext:
     database: Database
     clock: Clock
     diagnostics: DiagnosticCodec
-    enablements: EnablementCache
+    enablements: EnablementCache  # what is known enabled (no write needed)
+    enablement_writer: EnablementWriter  # first-time enablements, group-committed
     sts: StsTokenCodec
     upstream_configured: bool = False  # a Graph API is set: enabling also reaches Meta
 

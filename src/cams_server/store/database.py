@@ -38,7 +38,14 @@ from cams_server.store.private_files import create_private_file, tighten
 from cams_server.store.schema import meta
 from cams_server.store.sealing import DIAGNOSTIC_KEY, STS_KEY, Sealer, Vault
 
-__all__ = ["DIAGNOSTIC_KEY", "STS_KEY", "Database", "default_database_url"]
+__all__ = [
+    "DATABASE_TIMEOUT_SECONDS",
+    "DIAGNOSTIC_KEY",
+    "STS_KEY",
+    "Database",
+    "StoreUnavailable",
+    "default_database_url",
+]
 
 DialectInsert = PostgresInsert | SqliteInsert
 # Longest a call waits on a remote database before it is refused.
@@ -48,6 +55,11 @@ T = TypeVar("T")
 WORLD_VERSION = "world_version"
 
 log = logging.getLogger("cams_server")
+
+
+class StoreUnavailable(RuntimeError):
+    """A write could not be made durable (the database refused, failed or timed out):
+    the call that needed it is answered ServiceUnavailable, never OK."""
 
 
 def default_database_url(home: Path) -> str:

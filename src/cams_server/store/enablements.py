@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -9,10 +11,26 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
-from cams_server.store.database import Database, DialectInsert
+from cams_server.store.database import (
+    DATABASE_TIMEOUT_SECONDS,
+    Database,
+    DialectInsert,
+    StoreUnavailable,
+)
 from cams_server.store.schema import roi_enablements, upstream_outbox
 
-__all__ = ["Enablement", "enable_roi_metric", "enablement_times", "list_enablements"]
+__all__ = [
+    "Enablement",
+    "EnablementRequest",
+    "EnablementWriter",
+    "enable_roi_metric",
+    "enable_roi_metrics",
+    "enablement_times",
+    "list_enablements",
+]
+
+log = logging.getLogger("cams_server")
+_COLUMNS = ("account_id", "space_id", "enabled_at_us", "enabled_by")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +72,63 @@ def _enablement_insert(db: Database) -> DialectInsert:
 
 def _enablement_sql(db: Database) -> str:
     """The same insert as SQL text for `Database.write_directly` (compiled once)."""
-    columns = ["account_id", "space_id", "enabled_at_us", "enabled_by"]
-    return str(_enablement_insert(db).compile(dialect=db.engine.dialect, column_keys=columns))
+    return str(
+        _enablement_insert(db).compile(dialect=db.engine.dialect, column_keys=list(_COLUMNS))
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EnablementRequest:
+    """One enablement to record (the first time wins; a repeat changes nothing)."""
+
+    account_id: str
+    space_id: str | None  # None: the account's own (non-ISV) spaces
+    enabled_at_us: int
+    enabled_by: str
+    # (space id, WABA id) pairs whose switch at Meta must be turned on: they enter the
+    # outbox in the same transaction, so an `OK` never loses them.
+    upstream: tuple[tuple[str, str], ...] = ()
+
+    def row(self) -> tuple[str, str, int, str]:
+        return (self.account_id, self.space_id or "", self.enabled_at_us, self.enabled_by)
+
+
+def enable_roi_metrics(db: Database, requests: Sequence[EnablementRequest]) -> None:
+    """Record every enablement of `requests` that is new, in one transaction: all of
+    them are durable when this returns, or none is and it raises."""
+    if not requests:
+        return
+    if db.sqlite_path is not None and not any(r.upstream for r in requests):
+        # The call path's write, made lean: sqlite3 directly (bench/README.md).
+        db.write_directly([(db.prepared(_enablement_sql), r.row()) for r in requests])
+        return
+    with db.transaction() as conn:
+        conn.execute(
+            db.prepared(_enablement_insert),
+            [dict(zip(_COLUMNS, r.row(), strict=True)) for r in requests],
+        )
+        outbox = [
+            {
+                "account_id": r.account_id,
+                "space_id": space_id,
+                "waba_id": waba_id,
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_ms": r.enabled_at_us // 1000,
+                "lease_until_ms": 0,
+                "last_error": None,
+                "updated_ms": r.enabled_at_us // 1000,
+            }
+            for r in requests
+            for space_id, waba_id in r.upstream
+        ]
+        if outbox:
+            conn.execute(
+                db.insert(upstream_outbox).on_conflict_do_nothing(
+                    index_elements=["account_id", "space_id"]
+                ),
+                outbox,
+            )
 
 
 def enable_roi_metric(
@@ -66,48 +139,86 @@ def enable_roi_metric(
     enabled_by: str,
     upstream: Sequence[tuple[str, str]] = (),
 ) -> Enablement:
-    """Record the enablement if it is new; return the stored one (the first time wins).
-
-    `upstream` lists (space id, WABA id) pairs whose switch at Meta must be turned on:
-    they enter the outbox in the same transaction, so an `OK` never loses them.
-    """
-    key = space_id or ""
-    if db.sqlite_path is not None and not upstream:  # the call path's write, made lean
-        (created,) = db.write_directly(
-            [(db.prepared(_enablement_sql), (account_id, key, now_us, enabled_by))]
-        )
-        if created == 1:
-            return Enablement(account_id, space_id or None, now_us, enabled_by)
+    """Record the enablement if it is new; return the stored one (the first time wins)."""
+    enable_roi_metrics(
+        db, [EnablementRequest(account_id, space_id, now_us, enabled_by, tuple(upstream))]
+    )
     with db.transaction() as conn:
-        created = conn.execute(
-            db.prepared(_enablement_insert),
-            {
-                "account_id": account_id,
-                "space_id": key,
-                "enabled_at_us": now_us,
-                "enabled_by": enabled_by,
-            },
-        ).rowcount
-        now_ms = now_us // 1000
-        for upstream_space, waba_id in upstream:
-            conn.execute(
-                db.insert(upstream_outbox)
-                .values(
-                    account_id=account_id,
-                    space_id=upstream_space,
-                    waba_id=waba_id,
-                    state="pending",
-                    attempts=0,
-                    next_attempt_ms=now_ms,
-                    lease_until_ms=0,
-                    last_error=None,
-                    updated_ms=now_ms,
-                )
-                .on_conflict_do_nothing(index_elements=["account_id", "space_id"])
-            )
-        if created == 1:  # ours: no need to read back what we just wrote
-            return Enablement(account_id, space_id or None, now_us, enabled_by)
-        return _fetch(conn, account_id, key)
+        return _fetch(conn, account_id, space_id or "")
+
+
+class EnablementWriter:
+    """Group commit: the first-time enablements of one event-loop turn share one
+    transaction (on PostgreSQL one round trip, in pipeline mode), and each caller is
+    answered only after that transaction committed.
+
+    A batch is written at the end of the turn in which its first request arrived; on a
+    remote database one batch is in flight at a time and the next one gathers meanwhile,
+    so under load a commit serves many calls. When a batch fails, every request in it
+    fails with `StoreUnavailable` (none of them may answer OK: none is known durable).
+    """
+
+    def __init__(self, database: Database, timeout: float = DATABASE_TIMEOUT_SECONDS) -> None:
+        self._database = database
+        self._timeout = timeout
+        self._pending: list[tuple[EnablementRequest, asyncio.Future[None]]] = []
+        self._in_flight = False  # a remote batch is being committed
+        self.batches = 0  # batches committed or failed, for tests and benchmarks
+
+    async def enable(self, request: EnablementRequest) -> None:
+        """Return once `request` is durable; raise `StoreUnavailable` if its batch failed."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._pending.append((request, done))
+        if len(self._pending) == 1 and not self._in_flight:
+            loop.call_soon(self._flush)
+        await done
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        if self._database.is_sqlite:  # microseconds: inline, no thread hop
+            self._settle(batch, self._write(batch))
+            return
+        self._in_flight = True
+        asyncio.get_running_loop().create_task(self._write_remote(batch))
+
+    async def _write_remote(
+        self, batch: list[tuple[EnablementRequest, asyncio.Future[None]]]
+    ) -> None:
+        try:
+            failure = await asyncio.wait_for(asyncio.to_thread(self._write, batch), self._timeout)
+        except TimeoutError:
+            failure = StoreUnavailable(f"the database did not commit within {self._timeout:g} s")
+        self._settle(batch, failure)
+        self._in_flight = False
+        if self._pending:
+            self._flush()
+
+    def _write(
+        self, batch: list[tuple[EnablementRequest, asyncio.Future[None]]]
+    ) -> StoreUnavailable | None:
+        try:
+            enable_roi_metrics(self._database, [request for request, _ in batch])
+        except Exception as exc:  # every caller of the batch is told, none answers OK
+            log.error("a batch of %d enablements failed: %s", len(batch), exc)
+            return StoreUnavailable(f"{type(exc).__name__}: {exc}")
+        return None
+
+    def _settle(
+        self,
+        batch: list[tuple[EnablementRequest, asyncio.Future[None]]],
+        failure: StoreUnavailable | None,
+    ) -> None:
+        self.batches += 1
+        for _, done in batch:
+            if done.done():  # its caller went away
+                continue
+            if failure is None:
+                done.set_result(None)
+            else:
+                done.set_exception(failure)
 
 
 def _fetch(conn: Connection, account_id: str, key: str) -> Enablement:

@@ -1,0 +1,129 @@
+"""Enablements written by group commit (`EnablementWriter`), on SQLite and PostgreSQL.
+
+The first-time enablements of one event-loop turn share one transaction; each caller
+returns only once that transaction committed, and when it fails every caller in it
+fails: none of them may answer OK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from cams_server.store.database import Database, StoreUnavailable
+from cams_server.store.enablements import (
+    EnablementRequest,
+    EnablementWriter,
+    enable_roi_metric,
+    list_enablements,
+)
+from cams_server.store.keyring import key_source
+
+ACCOUNT = "1000000000000001"
+POISON = "cams-poison"  # the trigger below refuses this space's insert
+
+SQLITE_TRIGGER = (
+    "CREATE TRIGGER refuse_poison BEFORE INSERT ON roi_enablements "
+    f"WHEN NEW.space_id = '{POISON}' BEGIN SELECT RAISE(ABORT, 'poison refused'); END"
+)
+POSTGRES_TRIGGER = (
+    "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN "
+    f"IF NEW.space_id = '{POISON}' THEN RAISE EXCEPTION 'poison refused'; END IF; "
+    "RETURN NEW; END $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER refuse_poison BEFORE INSERT ON roi_enablements "
+    "FOR EACH ROW EXECUTE FUNCTION refuse_poison()",
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'cams.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    db = Database(url, key_source(tmp_path / "keys", environ={}))
+    db.migrate()
+    yield db
+    db.dispose()
+
+
+def _poison(db: Database) -> None:
+    statements = (SQLITE_TRIGGER,) if db.is_sqlite else POSTGRES_TRIGGER
+    with db.transaction() as conn:
+        for statement in statements:
+            conn.execute(sa.text(statement))
+
+
+def _request(space: str, at_us: int = 1_700_000_000_000_000) -> EnablementRequest:
+    return EnablementRequest(ACCOUNT, space, at_us, f"acs:ram::{ACCOUNT}:root")
+
+
+def _stored(db: Database) -> set[str | None]:
+    return {e.space_id for e in list_enablements(db)}
+
+
+def test_one_loop_turn_is_one_transaction(database: Database) -> None:
+    writer = EnablementWriter(database)
+
+    async def enable_together() -> None:
+        await asyncio.gather(*(writer.enable(_request(f"cams-{i}")) for i in range(20)))
+
+    asyncio.run(enable_together())
+    assert writer.batches == 1
+    assert _stored(database) == {f"cams-{i}" for i in range(20)}
+
+
+def test_a_failed_batch_fails_every_caller_in_it(database: Database) -> None:
+    """One refused insert takes its batch-mates with it: all raise, none is stored, and
+    the writer goes on with the next batch."""
+    _poison(database)
+    writer = EnablementWriter(database)
+
+    async def enable_together() -> list[BaseException | None]:
+        spaces = ["cams-a", POISON, "cams-b"]
+        return await asyncio.gather(
+            *(writer.enable(_request(space)) for space in spaces), return_exceptions=True
+        )
+
+    outcomes = asyncio.run(enable_together())
+    assert writer.batches == 1
+    assert all(isinstance(outcome, StoreUnavailable) for outcome in outcomes), outcomes
+    assert _stored(database) == set()
+
+    async def enable_alone() -> None:
+        await writer.enable(_request("cams-a"))
+
+    asyncio.run(enable_alone())
+    assert _stored(database) == {"cams-a"}
+
+
+def test_requests_arriving_while_a_batch_commits_form_the_next(database: Database) -> None:
+    writer = EnablementWriter(database)
+
+    async def two_turns() -> None:
+        first = [asyncio.ensure_future(writer.enable(_request(f"a{i}"))) for i in range(5)]
+        await asyncio.sleep(0)  # the first batch is written (or in flight) now
+        second = [asyncio.ensure_future(writer.enable(_request(f"b{i}"))) for i in range(5)]
+        await asyncio.gather(*first, *second)
+
+    asyncio.run(two_turns())
+    assert writer.batches == 2
+    assert len(_stored(database)) == 10
+
+
+def test_the_first_enablement_time_wins_within_and_across_batches(database: Database) -> None:
+    writer = EnablementWriter(database)
+
+    async def twice_in_one_batch() -> None:
+        await asyncio.gather(
+            writer.enable(_request("cams-x", at_us=1_000)),
+            writer.enable(_request("cams-x", at_us=2_000)),
+        )
+
+    asyncio.run(twice_in_one_batch())
+    later = enable_roi_metric(database, ACCOUNT, "cams-x", 3_000, "arn:later")
+    assert later.enabled_at_us == 1_000
