@@ -1,5 +1,9 @@
 """The call guard in Redis: nonce and flow window in one Lua script, one round trip.
 
+The calls that arrive in one event-loop turn are decided by one script call (a batch,
+in arrival order), and while a batch is on its way the next one gathers: under load a
+round trip serves many calls, and each call still gets its own exact answer.
+
 The window's "now" is Redis `TIME`, not the caller's clock, so processes whose
 clocks drift still share one exact window. The window is the sliding log of the
 last `limit` admissions (a list): a call is admitted when fewer than `limit`
@@ -9,7 +13,9 @@ admitted (a throttled call leaves none), after an `EXISTS` that refuses a repeat
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -19,30 +25,59 @@ from cams_server.rpc.caller import NonceClaim
 
 __all__ = ["RedisGuard"]
 
+# One call per KEYS pair (nonce, window) and ARGV triple (expiry, limit, period), in
+# order: the calls of one batch are decided one after another, exactly as if each were
+# its own script call, and the answer is a {fresh, wait} pair per call.
 _SCRIPT = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return {0, 0} end
-local limit = tonumber(ARGV[2])
-if limit > 0 then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  local period = tonumber(ARGV[3])
-  if redis.call('LLEN', KEYS[2]) >= limit then
-    local oldest = tonumber(redis.call('LINDEX', KEYS[2], limit - 1))
-    if oldest > now - period then return {1, oldest + period - now} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local out = {}
+for i = 1, #KEYS / 2 do
+  local nonce, window = KEYS[2 * i - 1], KEYS[2 * i]
+  local limit = tonumber(ARGV[3 * i - 1])
+  local period = tonumber(ARGV[3 * i])
+  local fresh, wait = 1, -1
+  if redis.call('EXISTS', nonce) == 1 then
+    fresh, wait = 0, 0
+  elseif limit > 0 and redis.call('LLEN', window) >= limit then
+    local oldest = tonumber(redis.call('LINDEX', window, limit - 1))
+    if oldest > now - period then wait = oldest + period - now end
   end
-  redis.call('LPUSH', KEYS[2], string.format('%.0f', now))
-  redis.call('LTRIM', KEYS[2], 0, limit - 1)
-  redis.call('PEXPIRE', KEYS[2], math.ceil(period / 1000) + 1000)
+  if wait < 0 then
+    if limit > 0 then
+      redis.call('LPUSH', window, string.format('%.0f', now))
+      redis.call('LTRIM', window, 0, limit - 1)
+      redis.call('PEXPIRE', window, math.ceil(period / 1000) + 1000)
+    end
+    redis.call('SET', nonce, '1', 'PXAT', ARGV[3 * i - 2])
+  end
+  out[2 * i - 1] = fresh
+  out[2 * i] = wait
 end
-redis.call('SET', KEYS[1], '1', 'PXAT', ARGV[1])
-return {1, -1}
+return out
 """
+
+# Calls one script call decides at most: a bound on the script's run (Redis runs one
+# script at a time) and on the size of one request.
+MAX_BATCH = 256
 
 
 # The nonce's expiry is this process's clock; Redis applies it on its own. Kept this much
 # longer, a process whose clock runs behind Redis's (or another process's) by less
 # still refuses every replay.
 _CLOCK_MARGIN_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One call's part of a batch, and where its answer goes."""
+
+    nonce_key: str
+    window_key: str
+    expires_ms: int
+    limit: int  # 0: no flow window
+    period_us: int
+    answer: asyncio.Future[tuple[int, int]]  # (fresh, wait in us; < 0 admitted)
 
 
 class RedisGuard:
@@ -63,25 +98,60 @@ class RedisGuard:
         self._redis = aioredis.Redis(connection_pool=pool)
         self._script = self._redis.register_script(_SCRIPT)
         self._prefix = prefix
+        self._pending: list[_Call] = []  # calls waiting for the next batch
+        self._in_flight = False  # a batch is on its way to Redis
+        self._sending: set[asyncio.Task[None]] = set()  # (kept referenced until done)
+        self.batches = 0  # script calls answered, for tests and benchmarks
 
     async def admit(self, nonce: NonceClaim, flow: FlowRequest | None, now: float) -> Admission:
         digest = hashlib.blake2b(f"{nonce.scope}\0{nonce.nonce}".encode(), digest_size=16)
-        keys = [
+        call = _Call(
             f"{self._prefix}:n:{digest.hexdigest()}",
             f"{self._prefix}:f:{flow.key if flow else '-'}",
-        ]
-        args = [
             int((nonce.expires_at + _CLOCK_MARGIN_SECONDS) * 1000),
             flow.limit if flow else 0,
             int((flow.period if flow else 1.0) * 1_000_000),
-        ]
-        try:
-            fresh, wait_us = await self._script(keys=keys, args=args)
-        except (RedisError, OSError) as exc:
-            raise GuardUnavailable(f"Redis is unreachable ({type(exc).__name__})") from None
+            asyncio.get_running_loop().create_future(),
+        )
+        self._pending.append(call)
+        if len(self._pending) == 1 and not self._in_flight:
+            call.answer.get_loop().call_soon(self._send_next)
+        fresh, wait_us = await call.answer
         if not fresh:
             return Admission(False)
         return Admission(True, None if wait_us < 0 else max(wait_us / 1_000_000, 0.001))
+
+    def _send_next(self) -> None:
+        batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        if not batch:
+            return
+        self._in_flight = True
+        task = asyncio.get_running_loop().create_task(self._send(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[_Call]) -> None:
+        keys: list[str] = []
+        args: list[int] = []
+        for call in batch:
+            keys += (call.nonce_key, call.window_key)
+            args += (call.expires_ms, call.limit, call.period_us)
+        try:
+            answers = await self._script(keys=keys, args=args)
+        except (RedisError, OSError) as exc:
+            failure = GuardUnavailable(f"Redis is unreachable ({type(exc).__name__})")
+            for call in batch:
+                if not call.answer.done():
+                    call.answer.set_exception(failure)
+        else:
+            self.batches += 1
+            for i, call in enumerate(batch):
+                if not call.answer.done():
+                    call.answer.set_result((answers[2 * i], answers[2 * i + 1]))
+        finally:
+            self._in_flight = False
+            if self._pending:
+                self._send_next()
 
     @property
     def remembers_since(self) -> float:
