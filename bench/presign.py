@@ -113,9 +113,10 @@ def write_world(fleet: Fleet, path: Path) -> None:
                 out.write(f'  [[accounts.spaces]]\n  id = "{fleet.space_id(a, k)}"\n')
 
 
-def plan(fleet: Fleet, count: int) -> Iterator[tuple[int, int, bool]]:
-    """(account, space, first_time) of each measured call, in sending order."""
-    for i in range(count):
+def plan(fleet: Fleet, count: int, start: int = 0) -> Iterator[tuple[int, int, bool]]:
+    """(account, space, first_time) of each measured call, in sending order; `start`
+    continues an earlier plan (the soak signs its minutes one after another)."""
+    for i in range(start, start + count):
         a, r = i % fleet.accounts, i // fleet.accounts
         r0 = (-a) % FIRST_TIME_EVERY  # the first round in which account a enables a new space
         first = (a + r) % FIRST_TIME_EVERY == 0
@@ -187,7 +188,9 @@ def warmup_requests(fleet: Fleet, host: str) -> list[bytes]:
     ]
 
 
-def presign(fleet: Fleet, host: str, count: int, out_prefix: Path, threads: int) -> SignStats:
+def presign(
+    fleet: Fleet, host: str, count: int, out_prefix: Path, threads: int, start: int = 0
+) -> SignStats:
     """Sign `count` measured calls into `out_prefix.0` .. `out_prefix.<threads-1>`.
 
     wrk thread t replays file t; account a's calls all go to file `a % threads`, so each
@@ -200,7 +203,7 @@ def presign(fleet: Fleet, host: str, count: int, out_prefix: Path, threads: int)
     first_time = 0
     try:
         buffers: list[list[bytes]] = [[] for _ in range(threads)]
-        for i, (a, k, first) in enumerate(plan(fleet, count)):
+        for i, (a, k, first) in enumerate(plan(fleet, count, start), start):
             first_time += first
             buf = buffers[a % threads]
             buf.append(

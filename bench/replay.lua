@@ -1,11 +1,16 @@
 -- Replays pre-signed requests (bench/presign.py), each at most once, and checks every answer.
 --
---   wrk -t T -c 64 -d 10s -s bench/replay.lua http://127.0.0.1:PORT -- PREFIX once|wrap
+--   wrk -t T -c 64 -d 10s -s bench/replay.lua http://127.0.0.1:PORT -- PREFIX once|wrap [MS]
 --
 -- Thread t reads PREFIX.t: raw HTTP/1.1 requests with empty bodies, back to back (each ends
 -- with the blank line that ends its head). In "once" mode a thread that runs out of requests
 -- stops and counts it as `exhausted` (a nonce may be used only once: the run is then invalid);
 -- in "wrap" mode (the bare app, which checks nothing) it starts over.
+--
+-- MS is for bench/paced.lua, which adds a pause of MS milliseconds after each answer before
+-- a connection's next request: a paced load (C connections: about C * 1000 / MS a second).
+-- It is a script of its own because wrk adds a timer per request to any script that
+-- defines delay(), even one returning 0.
 --
 -- A response counts as ok when its status is 200 and its body has "Code": "OK". done() prints
 -- one line, `BENCH-RESULT {json}`, that bench/run.py parses.
@@ -22,6 +27,7 @@ end
 function init(args)
   local prefix = args[1]
   wrap = args[2] == "wrap"
+  pause_ms = tonumber(args[3] or "0")
   local file = assert(io.open(prefix .. "." .. id, "rb"))
   local data = file:read("*a")
   file:close()

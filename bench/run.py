@@ -63,6 +63,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 TARGET_SQLITE_RATIO = 0.40
 TARGET_P99_MS = 20.0
 TARGET_PG_VS_SQLITE = 0.6
+TARGET_US_PER_CALL = 60.0
+TARGET_WORKERS = 1.6
 
 
 def default_cams_server() -> str:
@@ -191,6 +193,25 @@ class Server:
         return tree_cpu_seconds(self.proc.pid)
 
 
+def services_cpu_seconds() -> dict[str, float]:
+    """User + system CPU of the PostgreSQL and Redis processes on this machine (from /proc):
+    with them, what a call costs the machine, not only the server."""
+    seconds = {"postgres": 0.0, "redis": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        kind = "postgres" if name.startswith("postgres") else "redis" if "redis" in name else ""
+        if kind:
+            fields = stat[stat.rindex(")") + 2 :].split()
+            seconds[kind] += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return seconds
+
+
 def tree_cpu_seconds(root: int) -> float:
     """User + system CPU of a process and its live descendants (from /proc)."""
     parents: dict[int, int] = {}
@@ -229,6 +250,7 @@ class Measurement:
     wrk_cpu: float = 0.0  # fraction of one core
     server_cpu: float = 0.0  # cores
     server_cpu_seconds: float = 0.0
+    services_cpu_seconds: dict[str, float] = field(default_factory=dict)  # postgres, redis
     problems: list[str] = field(default_factory=list)
     skipped: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
@@ -236,6 +258,12 @@ class Measurement:
     @property
     def cpu_us_per_call(self) -> float:
         return self.server_cpu_seconds / self.responses * 1e6 if self.responses else 0.0
+
+    @property
+    def machine_us_per_call(self) -> float:
+        """CPU per call of the server, PostgreSQL and Redis together."""
+        total = self.server_cpu_seconds + sum(self.services_cpu_seconds.values())
+        return total / self.responses * 1e6 if self.responses else 0.0
 
     @property
     def valid(self) -> bool:
@@ -302,6 +330,7 @@ def run_wrk(
         )
         time.sleep(0.5)  # attached before the load starts
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    services_before = services_cpu_seconds()
     server_before = server.cpu_seconds()
     started = time.monotonic()
     done = subprocess.run(
@@ -309,6 +338,10 @@ def run_wrk(
     )
     wall = time.monotonic() - started
     server_after = server.cpu_seconds()
+    services_after = services_cpu_seconds()
+    measurement.services_cpu_seconds = {
+        name: services_after[name] - services_before[name] for name in services_after
+    }
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if spy is not None:
         try:
@@ -617,6 +650,32 @@ def print_table(measurements: list[Measurement], bare: dict[int, Measurement]) -
             f"{f'{m.ok}/{m.responses}':>17}{m.server_cpu:>10.2f}c{m.cpu_us_per_call:>12.0f}"
             f"{m.wrk_cpu:>8.2f}c" + ("   ERROR" if m.problems else "")
         )
+    print_machine(measurements)
+
+
+def print_machine(measurements: list[Measurement]) -> None:
+    """Where the machine's CPU went in each run: the server, PostgreSQL, Redis and wrk
+    (cores, averaged over the run), and the CPU a call costs the server and the services
+    together, which is how worker counts compare on a machine they saturate."""
+    rows = [m for m in measurements if m.valid and m.label.startswith("cams-server")]
+    if not rows:
+        return
+    print(f"\nmachine CPU during each run (cores of {os.cpu_count()}):")
+    head = (
+        f"{'configuration':<28}{'server':>8}{'postgres':>10}{'redis':>8}{'wrk':>8}{'total':>8}"
+        f"{'us/call server':>16}{'+ services':>12}"
+    )
+    print(head)
+    print("-" * len(head))
+    for m in rows:
+        seconds = m.server_cpu_seconds / m.server_cpu if m.server_cpu else 1.0
+        pg = m.services_cpu_seconds.get("postgres", 0.0) / seconds
+        redis = m.services_cpu_seconds.get("redis", 0.0) / seconds
+        print(
+            f"{m.label:<28}{m.server_cpu:>7.2f}c{pg:>9.2f}c{redis:>7.2f}c{m.wrk_cpu:>7.2f}c"
+            f"{m.server_cpu + pg + redis + m.wrk_cpu:>7.2f}c{m.cpu_us_per_call:>16.0f}"
+            f"{m.machine_us_per_call:>12.0f}"
+        )
 
 
 def print_targets(
@@ -642,6 +701,11 @@ def print_targets(
             f"  SQLite 1 worker p99 <= {TARGET_P99_MS:g} ms at {connections} "
             f"connections: {sqlite.p99_ms:.1f} ms ({verdict(sqlite.p99_ms <= TARGET_P99_MS)})"
         )
+        us = sqlite.cpu_us_per_call
+        print(
+            f"  SQLite 1 worker CPU per call <= {TARGET_US_PER_CALL:g} us: {us:.0f} us "
+            f"({verdict(us <= TARGET_US_PER_CALL)})"
+        )
     else:
         print("  SQLite 1 worker: not measured")
     pg = next((m for m in measurements if m.label.endswith("pg-redis-1w") and m.valid), None)
@@ -653,6 +717,16 @@ def print_targets(
         )
     else:
         print("  PG+Redis 1 worker vs SQLite: not measured")
+    pg2 = next((m for m in measurements if m.label.endswith("pg-redis-2w") and m.valid), None)
+    if pg and pg2:
+        r = pg2.rps / pg.rps
+        by_cpu = pg.machine_us_per_call / pg2.machine_us_per_call
+        print(
+            f"  PG+Redis 2 workers >= {TARGET_WORKERS:.1f}x 1 worker rps: {r:.2f}x "
+            f"({verdict(r >= TARGET_WORKERS)}); by CPU per call of server, PostgreSQL and "
+            f"Redis together {by_cpu:.2f}x (1 worker {pg.machine_us_per_call:.0f} us, "
+            f"2 workers {pg2.machine_us_per_call:.0f} us)"
+        )
     if nonce:
         per = nonce["live_bytes_per_nonce"]
         print(
