@@ -298,3 +298,92 @@ def test_serve_with_a_world_logs_its_warnings(tmp_path: Path) -> None:
     warnings = [line for line in stderr.splitlines() if SPACE_SCOPED_WARNING in line]
     assert len(warnings) == 1, stderr
     assert "WARNING" in warnings[0] and str(world) in warnings[0]
+
+
+# -- failures are one line and an exit status, never a traceback ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "said"),
+    [
+        (["serve", "--redis", "notaurl"], 2, "--redis 'notaurl' is not a URL"),
+        (["serve", "--port", "99999"], 2, "99999 is not in the range 0<=x<=65535"),
+        (["serve", "--trusted-proxy", "not-an-ip"], 2, "'not-an-ip' is not an IP address"),
+        (
+            ["serve", "--graph-api-url", "ftp://x", "--graph-api-token", "t"],
+            2,
+            "--graph-api-url 'ftp://x' is not a URL",
+        ),
+    ],
+)
+def test_serve_refuses_unusable_options_at_start(
+    tmp_path: Path, args: list[str], status: int, said: str
+) -> None:
+    result = cli(tmp_path, *args, "--no-demo")
+    assert result.returncode == status, result.stderr
+    assert said in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "listening" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args", [["roi", "list"], ["world", "export"], ["keys", "rotate"], ["serve", "--port", "0"]]
+)
+def test_an_unusable_home_is_one_line_and_exit_1(tmp_path: Path, args: list[str]) -> None:
+    """CAMS_HOME under a plain file (as root, the way to make a home nobody can create)."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = cli(blocker / "home", *args)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert str(blocker / "home") in line and "CAMS_HOME must be a directory" in line
+
+
+def test_serve_says_at_start_when_redis_is_unreachable(tmp_path: Path) -> None:
+    """It starts all the same (calls fail closed until Redis answers): the warning comes
+    before the listening line."""
+    env = {**os.environ, "CAMS_HOME": str(tmp_path)}
+    process = subprocess.Popen(
+        [*CLI, "serve", "--port", "0", "--no-demo", "--redis", "redis://127.0.0.1:1/0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None and process.stdout is not None
+        assert "listening on" in process.stdout.readline()
+        process.terminate()
+        said = process.stderr.read()
+        (warning,) = [line for line in said.splitlines() if "Redis" in line]
+        assert "Redis at redis://127.0.0.1:1/0 is unreachable now" in warning
+        assert "ServiceUnavailable" in warning
+    finally:
+        process.terminate()
+        process.wait(10)
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def test_version_and_the_license_match_the_package() -> None:
+    from importlib.metadata import metadata
+
+    result = subprocess.run([*CLI, "--version"], capture_output=True, text=True, check=False)
+    assert result.stdout.strip() == f"cams-server, version {metadata('cams-server')['Version']}"
+    assert metadata("cams-server")["License-Expression"] == "Apache-2.0"
+    license_text = (Path(__file__).parents[1] / "LICENSE").read_text()
+    assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
+
+
+def test_shell_completion_is_generated() -> None:
+    env = {**os.environ, "_CAMS_SERVER_COMPLETE": "bash_source"}
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("cams-server"))],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "_cams_server_completion" in result.stdout

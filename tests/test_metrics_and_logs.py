@@ -98,7 +98,9 @@ class Served:
 
 
 @contextmanager
-def serve(home: Path, world: Path, *extra: str) -> Iterator[Served]:
+def serve(
+    home: Path, world: Path, *extra: str, environ: dict[str, str] | None = None
+) -> Iterator[Served]:
     """`cams-server serve` as a child process, its stderr in a file; SIGTERM on exit."""
     executable = Path(sys.executable).with_name("cams-server")
     command = (
@@ -107,6 +109,7 @@ def serve(home: Path, world: Path, *extra: str) -> Iterator[Served]:
     args = [*command, "serve", "--port", "0", "--no-demo", "--world", str(world), *extra]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAMS_")}
     env["CAMS_HOME"] = str(home)
+    env.update(environ or {})
     stderr = home / "stderr.log"
     with stderr.open("wb") as err:
         process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, env=env)
@@ -325,3 +328,18 @@ def test_text_log_line_of_a_call_carries_its_request_id(tmp_path: Path, rich_wor
     assert f" {ACTION} " in line and f" {ROOT_ARN} " in line
     assert " 200 OK " in line
     assert KEYS["acme-root"][1] not in text
+
+
+def test_admin_calls_are_logged_under_their_route(tmp_path: Path, rich_world: Path) -> None:
+    """`POST /_cams/reset`, not `POST admin`; a path the admin API lacks stays `admin`
+    (paths are the caller's choice; routes are a fixed set)."""
+    with serve(tmp_path, rich_world, environ={"CAMS_ADMIN_TOKEN": "log-test-token"}) as served:
+        base = f"http://{served.endpoint}"
+        auth = {"Authorization": "Bearer log-test-token"}
+        assert httpx.post(f"{base}/_cams/reset", headers=auth, timeout=10).status_code == 200
+        assert httpx.get(f"{base}/_cams/health", timeout=10).status_code == 200
+        assert httpx.get(f"{base}/_cams/no-such-route", timeout=10).status_code == 404
+    lines = served.stderr.read_text("utf-8").splitlines()
+    assert any(" POST /_cams/reset - 200 OK " in line for line in lines), lines[-5:]
+    assert any(" GET /_cams/health - 200 OK " in line for line in lines), lines[-5:]
+    assert any(" GET admin - 404 InvalidAction.NotFound " in line for line in lines)

@@ -86,7 +86,7 @@ class AdminApi:
             ("POST", "/_cams/faults/clear"): self._clear_faults,
         }
 
-    label = "admin"  # one label for the admin API: its paths are caller-chosen
+    label = "admin"  # the label of a path the admin API does not have (caller-chosen)
 
     def owns(self, path: str) -> bool:
         return path.startswith("/_cams/")
@@ -95,7 +95,10 @@ class AdminApi:
         self, request: WireRequest, body: BodyReader, record: CallRecord
     ) -> EncodedResponse:
         """Refused from the head alone unless the route exists and the token is right;
-        only then is the body read."""
+        only then is the body read. Its calls are logged and counted under their route
+        (`/_cams/reset`): the routes are a fixed set, unlike the paths callers send."""
+        if request.path in _PUBLIC or self._has(request.method, request.path):
+            record.action = request.path
         self.preflight(request)
         if request.path in _PUBLIC:  # health and readiness take no body: none is read
             return await self.handle(request.with_body(b"", form=False), record.request_id)
@@ -107,14 +110,16 @@ class AdminApi:
         that nobody without the token makes the server read or parse a large body."""
         if request.path in _PUBLIC:
             return
-        key = (request.method, request.path)
-        if key not in self._routes and key != _RESET:
+        if not self._has(request.method, request.path):
             raise ServiceError(
                 "InvalidAction.NotFound",
                 404,
                 f"The admin API has no {request.method} {request.path}.",
             )
         self._check_token(request)
+
+    def _has(self, method: str, path: str) -> bool:
+        return (method, path) in self._routes or (method, path) == _RESET
 
     async def handle(self, request: WireRequest, request_id: str) -> EncodedResponse:
         self.preflight(request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import sys
@@ -11,8 +12,11 @@ from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 import click
+import redis
+from sqlalchemy.exc import OperationalError
 
 from cams_server.cams.demo import DEMO_ACCOUNT_ID, apply_declared_world, settle_demo
 from cams_server.cams.ingestion import RecordError, ingest_records, parse_records
@@ -36,7 +40,7 @@ from cams_server.store.keyring import (
     SecretsError,
     shown,
 )
-from cams_server.store.private_files import private_directory
+from cams_server.store.private_files import StorageUnusable, private_directory
 from cams_server.store.sealing import rotate_master_key
 from cams_server.store.serve_lock import ServeLockBusy, take_serve_lock
 from cams_server.store.statistics import IngestResult
@@ -80,16 +84,24 @@ def _settings(database: str | None, master_key_file: Path | None) -> ServerSetti
 def _open_database(url: str | None, master_key_file: Path | None) -> Database:
     settings = _settings(url, master_key_file)
     database = Database(settings.resolved_database_url, settings.key_source)
-    database.migrate()
+    try:
+        database.migrate()
+    except OperationalError as exc:
+        database.dispose()
+        reason = str(exc.orig or exc).splitlines()[0]
+        _fail(f"cams-server: cannot open the database {database.url}: {reason}", code=1)
     return database
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, code: int = 2) -> NoReturn:
+    """One line (or a short list) on stderr and the exit status: 2 for a usage error
+    (what was asked cannot be done as asked), 1 for a failure at run time."""
     click.echo(message, err=True)
-    sys.exit(2)
+    sys.exit(code)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cams-server", prog_name="cams-server")
 def cli() -> None:
     """A wire-compatible Alibaba Cloud CAMS (2020-06-06) ROI-metric API server.
 
@@ -105,7 +117,7 @@ def cli() -> None:
     "--port",
     default=DEFAULT_PORT,
     show_default=True,
-    type=int,
+    type=click.IntRange(0, 65535),
     help="Port to listen on; 0 takes a free one.",
 )
 @database_option
@@ -190,7 +202,8 @@ def cli() -> None:
     "trusted_proxies",
     multiple=True,
     metavar="IP",
-    help="Honour X-Forwarded-For/-Proto from this proxy address (repeatable).",
+    callback=lambda _ctx, _param, given: _ip_addresses(given),
+    help="Honour X-Forwarded-For/-Proto from this proxy address or network (repeatable).",
 )
 @click.option(
     "--max-connections",
@@ -282,12 +295,55 @@ def serve(
     )
     tls = _tls_files(host, settings.home, tls_mode, tls_cert, tls_key)
     world_now = _prepare_database(settings, world_file, demo)
+    if settings.redis_url:
+        _say_if_unreachable(settings.redis_url)
     try:
         sock = bind(host, port)
     except OSError as exc:
-        _fail(f"cams-server: cannot listen on {host}:{port}: {exc.strerror}")
+        _fail(f"cams-server: cannot listen on {host}:{port}: {exc.strerror}", code=1)
     options = ServeOptions(host, settings, workers, tls, trusted_proxies)
     run_server(options, sock, _announcer(tls, world_now))
+
+
+def _say_if_unreachable(redis_url: str) -> None:
+    """Say at start when Redis cannot be reached. The server starts all the same: it
+    answers ServiceUnavailable per call until Redis answers (it fails closed)."""
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        click.echo(
+            f"cams-server: Redis at {_without_password(redis_url)} is unreachable now "
+            f"({type(exc).__name__}: {exc}); every call is answered ServiceUnavailable until "
+            "it answers. Start Redis, or fix --redis.",
+            err=True,
+        )
+    finally:
+        client.close()
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(
+        netloc=f"{parts.username or ''}:***@{parts.hostname}"
+        + (f":{parts.port}" if parts.port else "")
+    ).geturl()
+
+
+def _ip_addresses(given: tuple[str, ...]) -> tuple[str, ...]:
+    """The proxies given, each an address or a network (uvicorn would take anything else
+    for a host name it never sees, and silently trust no one)."""
+    for value in given:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise click.BadParameter(
+                f"{value!r} is not an IP address: give the proxy's address, such as 10.0.0.2 "
+                "(or a network, such as 10.0.0.0/24)"
+            ) from None
+    return given
 
 
 def _serve_settings(workers: int, limits: HttpLimits, **given: Any) -> ServerSettings:
@@ -341,10 +397,13 @@ def _prepare_database(
     try:
         db = Database(settings.resolved_database_url, settings.key_source)
         db.migrate()
-    except SecretsError:
-        raise  # main() says what is wrong with the master key
+    except (SecretsError, StorageUnusable):
+        raise  # main() says what is wrong, in one line
     except Exception as exc:
-        _fail(f"cams-server: cannot open the database {settings.resolved_database_url}: {exc}")
+        _fail(
+            f"cams-server: cannot open the database {settings.resolved_database_url}: {exc}",
+            code=1,
+        )
     try:
         if world_file is not None:
             declared = load_world(world_file)
@@ -363,7 +422,7 @@ def _prepare_database(
         if lock is not None:
             lock.release()
     except ServeLockBusy as exc:
-        _fail(f"cams-server: {exc}.")
+        _fail(f"cams-server: {exc}.", code=1)
     finally:
         db.dispose()
     return world_now
@@ -618,6 +677,13 @@ def simulate(
         for name in ("messages", "events", "duplicates", "counted", "not_counted", "pending"):
             setattr(total, name, getattr(total, name) + getattr(result, name))
     click.echo(json.dumps(total.to_json()))
+    if total.messages == 0:
+        _fail(
+            f"cams-server: nothing was recorded: the {messages} messages of --seed {seed} on "
+            f"space {space_id} were all recorded before (every one a duplicate). Give "
+            "another --seed for new traffic.",
+            code=1,
+        )
 
 
 @cli.group()
@@ -707,7 +773,7 @@ def keys_rotate(
 def main() -> None:
     try:
         cli(prog_name="cams-server")
-    except SecretsError as exc:  # a wrong or missing master key: one line, no traceback
+    except (SecretsError, StorageUnusable) as exc:  # one line, no traceback
         click.echo(f"cams-server: {exc}", err=True)
         sys.exit(1)
 

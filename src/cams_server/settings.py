@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 from cams_server.cams.upstream import GraphApi
 from cams_server.clock import Clock, SystemClock
@@ -111,7 +112,24 @@ class ServerSettings:
             raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
         if "home" in values:
             values["home"] = Path(values["home"])
+        if "redis_url" in values:
+            _check_url("--redis", "redis_url", values["redis_url"], _REDIS_SCHEMES)
         return cls(graph=_graph_api(graph), **values)
+
+
+_REDIS_SCHEMES = ("redis://HOST:6379/0", "rediss://HOST:6380/0", "unix:///PATH/redis.sock")
+_GRAPH_SCHEMES = ("https://graph.facebook.com", "http://HOST:PORT")
+
+
+def _check_url(flag: str, name: str, url: str, examples: tuple[str, ...]) -> None:
+    """Refuse a URL the server could only fail on later, naming its flag and variable."""
+    parsed = urlsplit(url)
+    schemes = [example.split("://")[0] for example in examples]
+    if parsed.scheme not in schemes or not (parsed.netloc or parsed.path):
+        raise SettingsError(
+            f"{flag} {url!r} is not a URL the server can use: give one such as "
+            f"{' or '.join(examples)} ({ENVIRONMENT[name]})"
+        )
 
 
 def _graph_api(given: Mapping[str, Any]) -> GraphApi | None:
@@ -123,6 +141,7 @@ def _graph_api(given: Mapping[str, Any]) -> GraphApi | None:
         )
     if not url or not token:
         return None
+    _check_url("--graph-api-url", "graph_api_url", str(url), _GRAPH_SCHEMES)
     options: dict[str, Any] = {}
     for name, part in _GRAPH.items():
         if name in given:

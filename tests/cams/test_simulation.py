@@ -133,12 +133,21 @@ def test_simulate_on_an_enabled_space_yields_non_zero_reads(eight_days_ago: Cams
         )
     ).body.data
     assert sum(p.sent_count for p in phones) == 500
-    # Simulating again with the same seed adds nothing: the same message ids.
+    # Simulating again with the same seed adds nothing (the same message ids), and says so.
     again = run_cli(
         eight_days_ago.home, "simulate", "--space", MAIN, "--messages", "500", "--seed", "7"
     )
-    assert json.loads(again.output)["Duplicates"] > 500
+    assert again.exit_code == 1
+    assert json.loads(again.stdout)["Duplicates"] > 500
+    assert "nothing was recorded" in again.stderr and "another --seed" in again.stderr
     assert totals(client, "welcome", MAIN, now - 8 * DAY, now) == welcome
+    # The same seed on another space is other traffic: its ids include the space.
+    other = run_cli(
+        eight_days_ago.home,
+        *("simulate", "--space", "cams-acme-cust-1", "--messages", "50", "--seed", "7"),
+    )
+    assert other.exit_code == 0, other.output
+    assert json.loads(other.stdout)["Messages"] == 50
 
 
 def test_simulate_right_after_enabling_yields_non_zero_reads(rich_world: Path) -> None:

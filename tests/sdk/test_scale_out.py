@@ -763,3 +763,23 @@ def test_a_second_in_memory_server_on_one_postgres_database_refuses_to_start(
             second.start()
         assert "--redis" in str(info.value)
         assert signed_call(first.endpoint, "acme-root").status_code == 200
+
+
+def test_an_in_memory_server_cannot_join_a_deployment_on_redis(
+    rich_world: Path, postgres_url: str, redis_url: str
+) -> None:
+    """Processes on Redis share one limit; a process without --redis on their database
+    would keep a limit of its own, so it refuses to start, and the other way round."""
+    shared = {"database": postgres_url, "master_key": MASTER_KEY}
+    with CamsServer(mode="process", world=str(rich_world), redis=redis_url, **shared) as on_redis:
+        alone = CamsServer(mode="process", **shared)
+        with pytest.raises(RuntimeError) as info:
+            alone.start()
+        assert "--redis" in str(info.value)
+        assert signed_call(on_redis.endpoint, "acme-root").status_code == 200
+    with CamsServer(mode="process", **shared) as in_memory:
+        joining = CamsServer(mode="process", redis=redis_url, **shared)
+        with pytest.raises(RuntimeError) as info:
+            joining.start()
+        assert "in memory" in str(info.value)
+        assert signed_call(in_memory.endpoint, "acme-root").status_code == 200

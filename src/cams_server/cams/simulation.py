@@ -59,7 +59,8 @@ def simulate(
     for i in range(messages):
         template = rng.choices(templates, weights)[0]
         sent_at = start_ms + int(span * i / max(messages, 1)) + rng.randrange(1000)
-        message_id = f"{prefix}.{seed}.{i}"
+        # The space is part of the id: the same seed on another space is other traffic.
+        message_id = f"{prefix}.{space_id}.{seed}.{i}"
         batch_messages.append(
             SentMessage(
                 message_id,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cams_server.gateway.pipeline import CallRecord, Gateway
-from cams_server.wire.encoding import EncodedResponse
+from cams_server.wire.encoding import EncodedResponse, encode_redirect
 from cams_server.wire.request import MAX_BODY_BYTES, WireRequest
 
 __all__ = ["BodyReader", "Route", "RpcRoute"]
@@ -44,10 +44,14 @@ class Route(Protocol):
 
 @dataclass(frozen=True)
 class RpcRoute:
-    """`/`: every API operation, RPC style (the gateway names the action it ran)."""
+    """`/`: every API operation, RPC style (the gateway names the action it ran).
+
+    A browser opening `/` (a GET asking for HTML, with no parameters and no signature,
+    which no SDK sends) is sent to the reference pages instead of an API error."""
 
     gateway: Gateway
     label: str = "-"
+    browser_home: str = "/docs/"
 
     def owns(self, path: str) -> bool:
         return path == "/"
@@ -55,5 +59,16 @@ class RpcRoute:
     async def respond(
         self, request: WireRequest, body: BodyReader, record: CallRecord
     ) -> EncodedResponse:
+        if _from_a_browser(request):
+            return encode_redirect(record.request_id, self.browser_home)
         form = request.with_body(await body(MAX_BODY_BYTES), form=True)
         return await self.gateway.handle(form, record)
+
+
+def _from_a_browser(request: WireRequest) -> bool:
+    return (
+        request.method in ("GET", "HEAD")
+        and not request.query
+        and request.header("authorization") is None
+        and "text/html" in (request.header("accept") or "")
+    )

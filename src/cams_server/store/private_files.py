@@ -15,6 +15,7 @@ import stat
 from pathlib import Path
 
 __all__ = [
+    "StorageUnusable",
     "create_private_file",
     "private_directory",
     "sync_directory",
@@ -51,10 +52,24 @@ def tighten(path: Path, private_mode: int) -> None:
         )
 
 
+class StorageUnusable(RuntimeError):
+    """The server's directory or a file in it cannot be created or written: said once,
+    naming the path and what to do, by `cams-server` (no traceback)."""
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        super().__init__(
+            f"cannot write {path} ({error.strerror or error}): CAMS_HOME must be a directory "
+            "this user can create and write (or give --database a database elsewhere)"
+        )
+
+
 def private_directory(path: Path) -> None:
     """`path` exists as a 0700 directory: created so, or tightened (with a log line)."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tighten(path, 0o700)
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tighten(path, 0o700)
+    except OSError as exc:
+        raise StorageUnusable(path, exc) from exc
 
 
 def create_private_file(path: Path) -> None:
@@ -63,7 +78,10 @@ def create_private_file(path: Path) -> None:
     SQLite gives a database's `-wal` and `-shm` files the database file's mode, so
     creating `cams.db` this way before SQLite opens it makes all three private.
     """
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise StorageUnusable(path, exc) from exc
     os.close(fd)
 
 

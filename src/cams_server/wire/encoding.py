@@ -18,6 +18,7 @@ __all__ = [
     "Ok",
     "encode_error",
     "encode_json",
+    "encode_redirect",
     "encode_success",
     "new_request_id",
 ]
@@ -101,6 +102,13 @@ def encode_json(status: int, request_id: str, body: Mapping[str, Any]) -> Encode
     """A JSON answer of the server's own routes (admin API, webhook), with its RequestId."""
     payload = json.dumps({"RequestId": request_id, **body}, ensure_ascii=False).encode()
     return status, _headers(request_id, _JSON, {}), payload
+
+
+def encode_redirect(request_id: str, location: str) -> EncodedResponse:
+    """A 302 to `location` (a path of this server), with a line of text for a client that
+    does not follow it."""
+    headers = _headers(request_id, b"text/plain;charset=utf-8", {"location": location})
+    return 302, headers, f"See {location}\n".encode()
 
 
 def encode_error(
