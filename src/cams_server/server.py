@@ -80,7 +80,7 @@ class ServerState:
         self.guard = self._guard()
         self.nonce_quota = NonceQuota(settings.nonce_quota)
         self.faults = FaultPlan()
-        self.metrics = ServerMetrics(lambda: self.guard.sizes())
+        self.metrics = ServerMetrics(lambda: self.guard.sizes(), settings.metrics_directory)
         self.call_log = CallLog()
         self.observer = CallObserver(self.metrics, self.call_log)
         self.pages = Explorer(self.catalog, lambda: demo_keys_of(self.world.directory.world))

@@ -15,20 +15,24 @@ import logging
 import multiprocessing
 import os
 import resource
+import shutil
 import signal
 import socket
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 import uvloop
 
+from cams_server.gateway.metrics import count_in_files
 from cams_server.gateway.protocol import HttpLimits, uvicorn_config
 from cams_server.server import ServerState
 from cams_server.settings import ServerSettings
+from cams_server.store.private_files import private_directory
 from cams_server.tls import TlsFiles
 
 __all__ = ["ServeOptions", "bind", "ensure_descriptors", "serve"]
@@ -134,6 +138,8 @@ def _run(coroutine: Coroutine[Any, Any, None]) -> None:
 
 def _worker(options: ServeOptions, sock: socket.socket, ready: Any, index: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    if options.settings.metrics_directory is not None:
+        count_in_files(options.settings.metrics_directory)
     _run(_serve_one(options, sock, lambda: ready.put(index)))
 
 
@@ -142,6 +148,41 @@ def serve(options: ServeOptions, sock: socket.socket, announce: Callable[[str], 
     if options.workers == 1:
         _run(_serve_one(options, sock, lambda: announce(_url(options, sock))))
         return
+    metrics = _metrics_directory(options.settings.home)
+    options = replace(options, settings=replace(options.settings, metrics_directory=metrics))
+    try:
+        _serve_workers(options, sock, announce)
+    finally:
+        shutil.rmtree(metrics, ignore_errors=True)
+
+
+def _metrics_directory(home: Path) -> Path:
+    """A fresh private directory for this server's workers' metrics, under
+    `$CAMS_HOME/metrics/<pid>`; those of servers no longer running are removed."""
+    parent = home / "metrics"
+    private_directory(parent)
+    for stale in parent.iterdir():
+        if stale.name.isdigit() and not _running(int(stale.name)):
+            shutil.rmtree(stale, ignore_errors=True)
+    directory = parent / str(os.getpid())
+    shutil.rmtree(directory, ignore_errors=True)
+    private_directory(directory)
+    return directory
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _serve_workers(
+    options: ServeOptions, sock: socket.socket, announce: Callable[[str], None]
+) -> None:
     context = multiprocessing.get_context("fork")
     ready = context.Queue()
     stopping = False

@@ -84,6 +84,9 @@ class ServerSettings:
     # neither: <home>/master.key (store/keyring.py says the precedence).
     master_key_file: Path | None = None
     master_key: str | None = field(default=None, repr=False)
+    # Where the workers of one `serve --workers N` count their metrics together (set by
+    # `serve`; None: this process counts alone).
+    metrics_directory: Path | None = None
 
     @property
     def resolved_database_url(self) -> str:

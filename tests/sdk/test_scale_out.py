@@ -783,3 +783,46 @@ def test_an_in_memory_server_cannot_join_a_deployment_on_redis(
             joining.start()
         assert "in memory" in str(info.value)
         assert signed_call(in_memory.endpoint, "acme-root").status_code == 200
+
+
+def _calls_total(text: str) -> dict[tuple[str, str], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.labels["action"], sample.labels["code"]): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "cams_calls_total"
+    }
+
+
+def test_metrics_of_workers_are_the_whole_server(
+    postgres_url: str, redis_url: str, rich_world: Path
+) -> None:
+    """Whichever worker answers a scrape, it counts every worker's calls: exact totals,
+    never going backwards."""
+    who = ["acme-root", "globex-root"]  # two accounts, three calls each: under 5 a second
+    with _process(rich_world, database=postgres_url, redis=redis_url, workers=2) as server:
+        for round_ in range(3):  # each call on a connection of its own: both workers serve
+            for name in who:
+                assert signed_call(server.endpoint, name).status_code == 200, (round_, name)
+        scrapes = []
+        for _ in range(8):
+            answer = httpx.get(f"http://{server.endpoint}/metrics", timeout=10)
+            assert answer.status_code == 200
+            scrapes.append(_calls_total(answer.text))
+        # A worker killed and restarted: what it counted still counts.
+        first, _ = _worker_pids(server)
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while first in _worker_pids(server) or len(_worker_pids(server)) < 2:
+            assert time.monotonic() < deadline, "the worker was not restarted"
+            time.sleep(0.1)
+        time.sleep(1.0)  # the new worker accepts connections
+        for _ in range(4):
+            after = _calls_total(httpx.get(f"http://{server.endpoint}/metrics", timeout=10).text)
+            assert after[("EnableWhatsappROIMetric", "OK")] == 3 * len(who), after
+    for totals in scrapes:
+        assert totals[("EnableWhatsappROIMetric", "OK")] == 3 * len(who), totals
+    seen = [totals.get(("/metrics", "OK"), 0.0) for totals in scrapes]
+    assert seen == sorted(seen) and seen[-1] == 7, seen  # the scrapes before the last one

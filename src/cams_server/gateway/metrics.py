@@ -1,13 +1,23 @@
-"""Prometheus metrics of one server, in a registry of its own (no global state)."""
+"""Prometheus metrics of one server, in a registry of its own.
+
+Under `serve --workers N` every worker counts into files of its own in one directory
+(prometheus_client's multiprocess mode: `shared_directory`), and a scrape, whichever
+worker answers it, sums them all: the whole server, counters never going backwards (a
+restarted worker's files stay and a new one starts beside them). One process counts in
+memory.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from cams_server.gateway.pipeline import CallRecord
@@ -15,7 +25,18 @@ from cams_server.gateway.routes import BodyReader
 from cams_server.wire.encoding import EncodedResponse
 from cams_server.wire.request import WireRequest
 
-__all__ = ["MetricsRoute", "ServerMetrics"]
+__all__ = ["MetricsRoute", "ServerMetrics", "count_in_files"]
+
+# prometheus_client's switch to multiprocess mode (normally read once at its import).
+_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def count_in_files(directory: Path) -> None:
+    """Make this process's metrics count into files in `directory`, to be summed with
+    its sibling workers'. For a worker process, before its first metric is made:
+    prometheus_client takes the mode from the environment at import, in the parent."""
+    os.environ[_DIRECTORY_VARIABLE] = str(directory)
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
 
 
 class _GuardSizes(Collector):
@@ -34,8 +55,12 @@ class _GuardSizes(Collector):
 
 
 class ServerMetrics:
-    def __init__(self, guard_sizes: Callable[[], dict[str, int]]) -> None:
+    def __init__(
+        self, guard_sizes: Callable[[], dict[str, int]], shared_directory: Path | None = None
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._guard_sizes = _GuardSizes(guard_sizes)
+        self._shared_directory = shared_directory
         self.calls = Counter(
             "cams_calls",
             "Calls by action and answer code",
@@ -55,7 +80,7 @@ class ServerMetrics:
             ["action"],
             registry=self.registry,
         )
-        self.registry.register(_GuardSizes(guard_sizes))
+        self.registry.register(self._guard_sizes)
         self._children: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
 
     def observe(self, action: str, code: str, seconds: float) -> None:
@@ -77,7 +102,13 @@ class ServerMetrics:
             throttled_calls.inc()
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self._shared_directory is None:
+            return generate_latest(self.registry)
+        # Every worker's counts, summed; the guard's sizes are the shared store's.
+        whole = CollectorRegistry()
+        MultiProcessCollector(whole, path=str(self._shared_directory))  # type: ignore[no-untyped-call]
+        whole.register(self._guard_sizes)
+        return generate_latest(whole)
 
 
 @dataclass(frozen=True)
