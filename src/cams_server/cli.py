@@ -457,6 +457,9 @@ def _banner(world: World, url: str) -> str:
     for user in spec.users:
         for key in user.access_keys:
             lines.append(f"  user {user.name:<12}{key.id} / {key.secret}")
+    for role in spec.roles:
+        arn = f"acs:ram::{spec.id}:role/{role.name}"
+        lines.append(f"  role             {arn} (STS AssumeRole; serve --tls self-signed)")
     lines.append(f"  spaces           {', '.join(s.id for s in spec.spaces)}")
     lines.append(f"  API Explorer     {url}/explorer   (reference pages: {url}/docs/)")
     lines += [

@@ -260,11 +260,13 @@ def test_demo_keys_fill_the_picker() -> None:
         "demo account (root)",
         "RAM user alice (AliyunCAMSFullAccess)",
         "RAM user bob (AliyunCAMSReadOnlyAccess)",
+        "RAM user carol (AliyunSTSAssumeRoleAccess)",
     ]
     assert [k[1] for k in keys] == [
         "LTAI5tDemoRootKey0001",
         "LTAI5tDemoAliceKey001",
         "LTAI5tDemoBobKey00001",
+        "LTAI5tDemoCarolKey001",
     ]
     html, _ = page(Explorer(CATALOG, lambda: keys), "/explorer")
     assert 'id="demo-key"' in html

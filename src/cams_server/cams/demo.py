@@ -14,6 +14,7 @@ from cams_server.model.world import (
     AccessKeySpec,
     AccountSpec,
     IsvCodeSpec,
+    RoleSpec,
     SpaceSpec,
     UserSpec,
     World,
@@ -50,6 +51,23 @@ def demo_world() -> World:
                         "bob",
                         policies=("AliyunCAMSReadOnlyAccess",),
                         access_keys=(AccessKeySpec("LTAI5tDemoBobKey00001", secret()),),
+                    ),
+                    # Calls CAMS only through the role below, with STS credentials.
+                    UserSpec(
+                        "carol",
+                        policies=("AliyunSTSAssumeRoleAccess",),
+                        access_keys=(AccessKeySpec("LTAI5tDemoCarolKey001", secret()),),
+                    ),
+                ),
+                roles=(
+                    RoleSpec(
+                        "roi-operator",
+                        trust=(
+                            '{"Version":"1","Statement":[{"Effect":"Allow",'
+                            '"Action":"sts:AssumeRole",'
+                            f'"Principal":{{"RAM":["acs:ram::{DEMO_ACCOUNT_ID}:root"]}}}}]}}'
+                        ),
+                        policies=("AliyunCAMSFullAccess",),
                     ),
                 ),
                 spaces=(
