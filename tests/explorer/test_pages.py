@@ -301,3 +301,41 @@ def test_samples_endpoint(explorer: Explorer) -> None:
     assert json.loads(bad[2])["Code"] == "InvalidParameter"
     unknown = get(explorer, "/explorer/samples", "Action=Nope")
     assert unknown is not None and unknown[0] == 404
+
+
+def test_the_errors_page_explains_every_code(explorer: Explorer) -> None:
+    """Every code of the guide and every operation's documented code has its entry."""
+    from cams_server.explorer.error_guide import GUIDE
+
+    html, headers = page(explorer, "/docs/errors")
+    assert headers[b"content-type"].startswith(b"text/html")
+    for code in GUIDE:
+        assert f'id="{code}"' in html, code
+    for op in CATALOG:
+        for error in op.errors:
+            assert f'id="{error.code}"' in html, (op.name, error.code)
+
+
+@pytest.mark.parametrize(
+    ("code", "said"),
+    [
+        ("SignatureNonceUsed", "fresh random nonce"),
+        ("MissingCustSpaceId", "Send the parameter"),  # the Missing<Parameter> family
+        ("InvalidParameter.DurationSeconds", "names the parameter"),  # InvalidParameter's
+        ("AuthenticationFail.ApiUsername", "AssumeRole documents it"),  # documented only
+    ],
+)
+def test_the_errors_page_puts_the_asked_code_first(
+    explorer: Explorer, code: str, said: str
+) -> None:
+    html, _ = page(explorer, "/docs/errors", f"Code={code}&RequestId=RID-1")
+    first = html.index('id="your-error"')
+    assert f"Your error: <code>{code}</code>" in html
+    assert said in html[first:]
+    assert "RID-1" in html
+
+
+def test_the_errors_page_escapes_what_it_is_given(explorer: Explorer) -> None:
+    html, _ = page(explorer, "/docs/errors", "Code=%3Cscript%3Ex&RequestId=%3Cb%3E")
+    assert "<script>x" not in html and "<b>" not in html
+    assert "&lt;script&gt;x" in html

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from alibabacloud_cams20200606.client import Client as V2Client
 from alibabacloud_cams20200606.models import EnableWhatsappROIMetricRequest
@@ -634,4 +635,11 @@ def test_error_responses_carry_the_request_id_header(server: CamsServer) -> None
     assert body["Code"] == "Ram.PermissionDeny"
     assert response.headers["x-acs-request-id"] == body["RequestId"]
     assert body["HostId"] == server.endpoint
-    assert body["Recommend"].startswith("https://api.aliyun.com/troubleshoot?q=Ram.PermissionDeny")
+    assert body["Recommend"].startswith(
+        f"http://{server.endpoint}/docs/errors?Code=Ram.PermissionDeny&RequestId="
+    )
+    page = httpx.get(body["Recommend"], timeout=10)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "Your error: <code>Ram.PermissionDeny</code>" in page.text
+    assert body["RequestId"] in page.text
+    assert "Attach a policy that allows the action" in page.text

@@ -43,7 +43,6 @@ def check_error_body(
     code: str | None,
     *,
     host: str | None = None,
-    product: str = "Cams",
 ) -> None:
     """The body of a gateway error (JSON already decoded)."""
     for key in ERROR_KEYS:
@@ -54,10 +53,12 @@ def check_error_body(
     assert REQUEST_ID.fullmatch(body["RequestId"]), body
     if host is not None:
         assert body["HostId"] == host, body
-    assert body["Recommend"] == (
-        f"https://api.aliyun.com/troubleshoot?q={body['Code']}&product={product}"
-        f"&requestId={body['RequestId']}"
-    ), body
+    # This server's own page on the code (Alibaba's troubleshooter knows no local id).
+    page = f"/docs/errors?Code={body['Code']}&RequestId={body['RequestId']}"
+    assert body["Recommend"].endswith(page), body
+    origin = body["Recommend"].removesuffix(page)
+    hosted = (f"http://{body['HostId']}", f"https://{body['HostId']}")
+    assert origin in (hosted if body["HostId"] else ("",)), body
 
 
 def check_error(

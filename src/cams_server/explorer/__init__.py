@@ -18,6 +18,7 @@ from typing import Any
 from cams_server.cams.demo import DEMO_ACCOUNT_ID
 from cams_server.explorer.pages import (
     DemoKey,
+    render_errors,
     render_explorer,
     render_index,
     render_operation,
@@ -128,12 +129,19 @@ class Explorer:
                 )
             return self._get(request, request_id)
         except ServiceError as error:
-            return encode_error(error, request_id, request.header("host") or "")
+            return encode_error(
+                error, request_id, request.header("host") or "", secure=request.secure
+            )
 
     def _get(self, request: WireRequest, request_id: str) -> EncodedResponse:
         path = request.path
         if path in ("/docs", "/docs/"):
             return self._html(request_id, self._index)
+        if path.rstrip("/") == "/docs/errors":
+            query = dict(request.query)
+            code, asked_by = query.get("Code", "")[:100], query.get("RequestId", "")[:64]
+            listed = render_errors(self._catalog, code or None, asked_by or None)
+            return self._html(request_id, listed.encode())
         if path.startswith("/docs/"):
             action = path[len("/docs/") :].strip("/")
             page = self._pages.get(action)

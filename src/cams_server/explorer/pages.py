@@ -16,6 +16,7 @@ from html import escape
 from string import Template
 from typing import Any
 
+from cams_server.explorer.error_guide import GUIDE, SECTIONS, ErrorGuide
 from cams_server.ram.conditions import GLOBAL_KEYS
 from cams_server.ram.system_policies import SYSTEM_POLICY_DOCUMENTS
 from cams_server.rpc.catalog import Catalog, Operation, ParameterSpec
@@ -25,6 +26,7 @@ __all__ = [
     "explorer_data",
     "product_title",
     "rate_limit_text",
+    "render_errors",
     "render_explorer",
     "render_index",
     "render_operation",
@@ -223,10 +225,94 @@ def render_index(catalog: Catalog) -> str:
         + f"<p class=lead>The {count} operations this server answers, from Alibaba Cloud's own "
         "API metadata. Every operation is called RPC style on <code>/</code>, signed with an "
         "AccessKey (signature V3 <code>ACS3-HMAC-SHA256</code> or V1), exactly as the official "
-        'SDKs call Alibaba Cloud. Try any of them in the <a href="/explorer">API Explorer</a>.'
+        'SDKs call Alibaba Cloud. Try any of them in the <a href="/explorer">API Explorer</a>. '
+        'What each error code means, and how to fix it: <a href="/docs/errors">error codes</a>.'
         "</p>" + "".join(sections) + "</main></div>"
     )
     return _layout("API reference", body, "docs")
+
+
+# -- /docs/errors ----------------------------------------------------------------------
+
+
+def _guide_for(code: str) -> ErrorGuide | None:
+    """The entry explaining `code`: its own, else its family's (Missing<Parameter>,
+    InvalidParameter.<Name>)."""
+    if code in GUIDE:
+        return GUIDE[code]
+    if code.startswith("Missing"):
+        return GUIDE["Missing"]
+    return GUIDE.get(code.split(".", 1)[0])
+
+
+def _guide_entry(guide: ErrorGuide, anchor: bool = True) -> str:
+    title = "Missing&lt;Parameter&gt;" if guide.code == "Missing" else _e(guide.code)
+    where = f' id="{_e(guide.code)}"' if anchor else ""
+    return (
+        f'<section class="error-entry"{where}><h3><code class="code">{title}</code> '
+        f"<small>HTTP {_e(guide.status)}</small></h3>"
+        f"<p><strong>Why:</strong> {_e(guide.cause)}</p>"
+        f"<p><strong>Fix:</strong> {_e(guide.fix)}</p></section>"
+    )
+
+
+def render_errors(catalog: Catalog, code: str | None = None, request_id: str | None = None) -> str:
+    """Every error code this server answers, why and how to fix it; with `code` (the
+    link in an error's `Recommend`), that code's entry first."""
+    parts = ['<div class="page">', _sidebar(catalog, None), '<main class="doc">']
+    parts.append("<h1>Error codes</h1>")
+    if code:
+        guide = _guide_for(code)
+        documented = [(op, e) for op in catalog for e in op.errors if e.code == code]
+        parts.append(
+            f'<div class="note" id="your-error"><h2>Your error: <code>{_e(code)}</code></h2>'
+        )
+        if request_id:
+            parts.append(
+                f"<p>RequestId <code>{_e(request_id)}</code>: the server's log line of the "
+                "call carries it.</p>"
+            )
+        for op, error in documented[:1]:
+            parts.append(f"<p>{_e(op.name)} documents it: {_e(error.message)}</p>")
+        if guide is not None:
+            parts.append(_guide_entry(guide, anchor=False))
+        elif not documented:
+            parts.append(
+                "<p>This code is not documented here; the error's Message says "
+                "what was wrong and how to fix it.</p>"
+            )
+        parts.append("</div>")
+    parts.append(
+        "<p class=lead>Every error answer carries <code>Code</code>, <code>Message</code> (what "
+        "was wrong, and how to fix it), <code>RequestId</code>, <code>HostId</code> and "
+        "<code>Recommend</code>, a link to this page. Codes marked retryable "
+        "(<code>ServiceUnavailable</code>, throttling) may be retried after the wait the "
+        "answer gives.</p>"
+    )
+    for title, entries in SECTIONS:
+        parts.append(f"<h2>{_e(title)}</h2>")
+        parts.extend(_guide_entry(entry) for entry in entries)
+    rows = []
+    for op in catalog:
+        for error in op.errors:
+            link = f"#{_e(error.code)}" if error.code in GUIDE else ""
+            label = f'<code class="code">{_e(error.code)}</code>'
+            cell = f'<a href="{link}">{label}</a>' if link else label
+            anchor = "" if error.code in GUIDE else f' id="{_e(error.code)}"'
+            rows.append(
+                (
+                    f'<a href="/docs/{_e(op.name)}"><code>{_e(op.name)}</code></a>',
+                    f"<span{anchor}>{cell}</span>",
+                    str(error.status),
+                    _e(error.message),
+                )
+            )
+    parts.append("<h2>Documented by each operation</h2>")
+    parts.append(
+        _table(("Operation", "Error code", "HTTP status", "Documented message"), rows, "errors")
+    )
+    parts.append("</main></div>")
+    return _layout("Error codes", "".join(parts), "docs")
 
 
 # -- /docs/<Action> --------------------------------------------------------------------

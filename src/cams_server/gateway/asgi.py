@@ -101,7 +101,12 @@ class GatewayApp:
         ASGI path sends it; the HTTP protocol may write it itself (gateway/protocol.py)."""
         started = time.perf_counter()
         record = CallRecord(new_request_id())
-        response = await answer(record, _host(scope), self._route(scope, receive, record))
+        response = await answer(
+            record,
+            _host(scope),
+            self._route(scope, receive, record),
+            secure=scope.get("scheme") == "https",
+        )
         if self._observer is not None:
             client = (scope.get("client") or ("-",))[0]
             elapsed = time.perf_counter() - started

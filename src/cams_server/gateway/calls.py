@@ -183,7 +183,7 @@ class CallObserver:
 
 
 async def answer(
-    record: CallRecord, host: str, respond: Awaitable[EncodedResponse]
+    record: CallRecord, host: str, respond: Awaitable[EncodedResponse], secure: bool = False
 ) -> EncodedResponse:
     """`respond`'s answer, or the error it raised as an answer (an unexpected one as
     `InternalError`, logged with its traceback): every call gets a JSON answer."""
@@ -191,9 +191,9 @@ async def answer(
         return await respond
     except ServiceError as error:
         record.code, record.status = error.code, error.status
-        return encode_error(error, record.request_id, host)
+        return encode_error(error, record.request_id, host, secure=secure)
     except Exception:
         log.exception("%s: unexpected failure", record.request_id)
         internal = errors.internal_error()
         record.code, record.status = internal.code, internal.status
-        return encode_error(internal, record.request_id, host)
+        return encode_error(internal, record.request_id, host, secure=secure)

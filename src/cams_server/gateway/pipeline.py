@@ -84,11 +84,9 @@ class Gateway:
         params = request.params()
         xml = params.get("Format", "").upper() == "XML"
         host = request.header("host") or ""
-        product = "Cams"
         try:
             version = signature_version(request, params)
             op = self._resolve(request, params, version)
-            product = op.product.capitalize()
             record.action = op.name
             parsed = op.parse_parameters(params)
             caller = self._auth.authenticate(request, params, version)
@@ -121,7 +119,7 @@ class Gateway:
             return encode_success(record.request_id, op.name, fields, xml)
         except ServiceError as error:
             record.code, record.status = error.code, error.status
-            return encode_error(error, record.request_id, host, product, xml)
+            return encode_error(error, record.request_id, host, xml, request.secure)
 
     def _resolve(
         self, request: WireRequest, params: dict[str, str], signed_with: str | None

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from cams_server.wire.errors import ServiceError
@@ -21,6 +22,7 @@ __all__ = [
     "encode_redirect",
     "encode_success",
     "new_request_id",
+    "recommend_url",
 ]
 
 EncodedResponse = tuple[int, list[tuple[bytes, bytes]], bytes]
@@ -111,18 +113,23 @@ def encode_redirect(request_id: str, location: str) -> EncodedResponse:
     return 302, headers, f"See {location}\n".encode()
 
 
+def recommend_url(code: str, request_id: str, host: str, secure: bool) -> str:
+    """Where this server explains `code` (its cause and fix): its own reference page,
+    since Alibaba's troubleshooter knows nothing of a local RequestId. Absolute when the
+    request named its host."""
+    origin = f"{'https' if secure else 'http'}://{host}" if host else ""
+    return f"{origin}/docs/errors?Code={quote(code, safe='.')}&RequestId={request_id}"
+
+
 def encode_error(
-    error: ServiceError, request_id: str, host: str, product: str = "Cams", xml: bool = False
+    error: ServiceError, request_id: str, host: str, xml: bool = False, secure: bool = False
 ) -> EncodedResponse:
     body: dict[str, Any] = {
         "RequestId": request_id,
         "HostId": host,
         "Code": error.code,
         "Message": error.message,
-        "Recommend": (
-            f"https://api.aliyun.com/troubleshoot?q={error.code}&product={product}"
-            f"&requestId={request_id}"
-        ),
+        "Recommend": recommend_url(error.code, request_id, host, secure),
     }
     if error.access_denied_detail is not None:
         body["AccessDeniedDetail"] = dict(error.access_denied_detail)
