@@ -9,6 +9,7 @@ import dataclasses
 import json
 import re
 from collections.abc import Mapping
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ def tables(html: str) -> dict[str, list[list[str]]]:
 
 
 def text_of(html: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    return unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)))
 
 
 def get(
@@ -122,7 +123,7 @@ def test_reference_page_shows_the_whole_catalog_entry(explorer: Explorer, op: Op
     found = tables(html)
     text = text_of(html)
     assert op.name in text
-    assert op.summary in text
+    assert op.text("en").summary in text  # English by default (our own words)
 
     params = {row[0]: row for row in found.get("Parameter|Type|Required", [])}
     assert list(params) == [spec.name for spec in op.parameters]
@@ -148,9 +149,12 @@ def test_reference_page_shows_the_whole_catalog_entry(explorer: Explorer, op: Op
         assert f"{op.flow_limit} calls per second" in text
     else:
         assert rate_limit_text(op) in text
-    if op.response_example:
-        assert json.loads(op.response_example)["RequestId"] in text
+    sample = op.text("en").sample
+    if sample:
+        assert json.loads(sample)["RequestId"] in text
     assert f'href="/explorer?Action={op.name}"' in html
+    original, _ = page(explorer, f"/docs/{op.name}", "lang=zh")
+    assert op.summary in text_of(original)  # Alibaba's own, a switch away
 
 
 def test_enable_whatsapp_roi_metric_page_has_everything_of_the_seed(explorer: Explorer) -> None:
@@ -212,11 +216,13 @@ def test_only_get_is_answered(explorer: Explorer) -> None:
 
 
 def test_metadata_text_is_escaped() -> None:
-    op = dataclasses.replace(
-        CATALOG.get("EnableWhatsappROIMetric"),
+    original = CATALOG.get("EnableWhatsappROIMetric")
+    hostile_text = dataclasses.replace(
+        original.text("en"),
         summary='<script>alert("s")</script>',
         description="**bold** and <img src=x onerror=alert(1)> `code`",
     )
+    op = dataclasses.replace(original, texts={**original.texts, "en": hostile_text})
     hostile = Explorer(Catalog([op]), lambda: [("</script><b>", "LTAIx", "s3cr<et")])
     html, _ = page(hostile, "/docs/EnableWhatsappROIMetric")
     assert "<script>alert" not in html
@@ -339,3 +345,57 @@ def test_the_errors_page_escapes_what_it_is_given(explorer: Explorer) -> None:
     html, _ = page(explorer, "/docs/errors", "Code=%3Cscript%3Ex&RequestId=%3Cb%3E")
     assert "<script>x" not in html and "<b>" not in html
     assert "&lt;script&gt;x" in html
+
+
+# -- English by default, Alibaba's Chinese a switch away ------------------------------------
+
+CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
+LANGUAGE_SWITCH = re.compile(r'<span class="languages">.*?</span>', re.S)
+
+
+@pytest.mark.parametrize("path", ["/docs/", *[f"/docs/{op.name}" for op in CATALOG], "/explorer"])
+def test_pages_speak_english_by_default(explorer: Explorer, path: str) -> None:
+    html, headers = page(explorer, path)
+    assert headers[b"content-language"] == b"en"
+    assert '<html lang="en">' in html
+    found = CJK.findall(LANGUAGE_SWITCH.sub("", html))
+    assert not found, f"{path} has untranslated text: {''.join(found)[:80]}"
+
+
+@pytest.mark.parametrize(
+    ("query", "accept", "language"),
+    [
+        ("lang=zh", None, "zh"),
+        ("", "zh-CN,zh;q=0.9,en;q=0.8", "zh"),
+        ("", "fr-FR, en;q=0.5, zh;q=0.4", "en"),
+        ("", "de", "en"),
+        ("lang=en", "zh-CN", "en"),  # the page's switch wins
+        ("lang=xx", "zh", "zh"),
+    ],
+)
+def test_the_language_follows_the_switch_then_accept_language(
+    explorer: Explorer, query: str, accept: str | None, language: str
+) -> None:
+    headers = [(b"host", HOST.encode())]
+    if accept is not None:
+        headers.append((b"accept-language", accept.encode()))
+    request = WireRequest.build(
+        "GET", b"/docs/EnableWhatsappROIMetric", query.encode(), headers, b"", "127.0.0.1", False
+    )
+    answer = explorer.route(request, "RID")
+    assert answer is not None
+    html = answer[2].decode()
+    op = CATALOG.get("EnableWhatsappROIMetric")
+    assert op.text(language).summary in unescape(html)
+    assert dict(answer[1])[b"vary"] == b"Accept-Language"
+
+
+def test_the_metric_pages_say_what_the_reads_take_and_give(explorer: Explorer) -> None:
+    for name in ("GetChatappTemplateMetric", "GetChatappPhoneNumberMetric"):
+        text = text_of(page(explorer, f"/docs/{name}")[0])
+        assert "epoch milliseconds" in text and "90 days" in text, name
+    template = text_of(page(explorer, "/docs/GetChatappTemplateMetric")[0])
+    for extra in ("AmountSpent", "CostPerDelivered", "CostPerUrlButtonClick"):
+        assert extra in template
+    enable = text_of(page(explorer, "/docs/EnableWhatsappROIMetric")[0])
+    assert "Without it, it enables every space the account owns itself" in enable

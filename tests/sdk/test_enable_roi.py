@@ -34,7 +34,7 @@ from aliyunsdkcore.acs_exception.exceptions import ServerException as LegacyServ
 from cams_server.clock import ManualClock
 from cams_server.testing import CamsServer
 from tests.sdk.clients import enable_as, legacy_client, legacy_request, v3_client
-from tests.sdk.raw import iso, v1_call
+from tests.sdk.raw import iso, v1_call, v3_call
 from tests.sdk.wire_asserts import assert_ok_body, fails
 
 ACME = "1000000000000001"
@@ -643,3 +643,17 @@ def test_error_responses_carry_the_request_id_header(server: CamsServer) -> None
     assert "Your error: <code>Ram.PermissionDeny</code>" in page.text
     assert body["RequestId"] in page.text
     assert "Attach a policy that allows the action" in page.text
+
+
+def test_the_documented_sample_is_what_the_server_answers(fresh: CamsServer) -> None:
+    from cams_server.server import implemented_catalog
+
+    sample = json.loads(implemented_catalog().get(ACTION.split(":")[1]).text("en").sample or "")
+    key_id, secret = "LTAI5tAcmeRoot000001", "acme-root-secret"
+    answer = v3_call(fresh.endpoint, key_id, secret, {"CustSpaceId": "cams-acme-main"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert list(body) == list(sample)
+    assert {k: v for k, v in body.items() if k != "RequestId"} == {
+        k: v for k, v in sample.items() if k != "RequestId"
+    }

@@ -27,7 +27,7 @@ from cams_server.explorer.samples import all_samples, parse_values
 from cams_server.gateway.pipeline import CallRecord
 from cams_server.gateway.routes import BodyReader
 from cams_server.model.world import World
-from cams_server.rpc.catalog import Catalog
+from cams_server.rpc.catalog import LANGUAGES, Catalog
 from cams_server.wire import errors
 from cams_server.wire.encoding import EncodedResponse, encode_error
 from cams_server.wire.errors import ServiceError
@@ -76,6 +76,25 @@ def demo_keys_of(world: World) -> list[DemoKey]:
     return keys
 
 
+def _page_language(request: WireRequest) -> str:
+    """The language of a page: `?lang=en|zh` (the page's switch), else the first of
+    Accept-Language's languages (by weight) that the pages have, else English."""
+    asked = dict(request.query).get("lang", "")
+    if asked in LANGUAGES:
+        return asked
+    ranked: list[tuple[float, int, str]] = []
+    for position, item in enumerate((request.header("accept-language") or "").split(",")[:20]):
+        tag, _, weight = item.strip().partition(";q=")
+        try:
+            quality = float(weight) if weight else 1.0
+        except ValueError:
+            continue
+        primary = tag.strip().lower().split("-", 1)[0]
+        if primary in LANGUAGES and quality > 0:
+            ranked.append((-quality, position, primary))
+    return min(ranked)[2] if ranked else "en"
+
+
 def _headers(request_id: str, content_type: bytes, cache: bytes) -> list[tuple[bytes, bytes]]:
     return [
         (b"content-type", content_type),
@@ -96,9 +115,14 @@ class Explorer:
     def __init__(self, catalog: Catalog, demo_keys: Callable[[], list[tuple[str, str, str]]]):
         self._catalog = catalog
         self._demo_keys = demo_keys
-        # The catalog never changes while the server runs: render the reference once.
-        self._index = render_index(catalog).encode()
-        self._pages = {op.name: render_operation(catalog, op).encode() for op in catalog}
+        # The catalog never changes while the server runs: render the reference once, in
+        # each language.
+        self._index = {lang: render_index(catalog, lang).encode() for lang in LANGUAGES}
+        self._pages = {
+            (lang, op.name): render_operation(catalog, op, lang).encode()
+            for op in catalog
+            for lang in LANGUAGES
+        }
         self._static: dict[str, bytes] = {}
 
     label = "pages"
@@ -135,23 +159,24 @@ class Explorer:
 
     def _get(self, request: WireRequest, request_id: str) -> EncodedResponse:
         path = request.path
+        language = _page_language(request)
         if path in ("/docs", "/docs/"):
-            return self._html(request_id, self._index)
+            return self._html(request_id, self._index[language], language=language)
         if path.rstrip("/") == "/docs/errors":
             query = dict(request.query)
             code, asked_by = query.get("Code", "")[:100], query.get("RequestId", "")[:64]
-            listed = render_errors(self._catalog, code or None, asked_by or None)
-            return self._html(request_id, listed.encode())
+            listed = render_errors(self._catalog, code or None, asked_by or None, language)
+            return self._html(request_id, listed.encode(), language=language)
         if path.startswith("/docs/"):
             action = path[len("/docs/") :].strip("/")
-            page = self._pages.get(action)
+            page = self._pages.get((language, action))
             if page is None:
                 raise self._unknown(action)
-            return self._html(request_id, page)
+            return self._html(request_id, page, language=language)
         if path in ("/explorer", "/explorer/"):
             selected = dict(request.query).get("Action")
-            explorer = render_explorer(self._catalog, self._demo_keys(), selected)
-            return self._html(request_id, explorer.encode(), cache=b"no-store")
+            explorer = render_explorer(self._catalog, self._demo_keys(), selected, language)
+            return self._html(request_id, explorer.encode(), cache=b"no-store", language=language)
         if path == "/explorer/samples":
             return self._samples(request, request_id)
         if path.startswith("/explorer/static/"):
@@ -166,9 +191,13 @@ class Explorer:
             f"No operation {action!r} is documented here; this server answers {known}."
         )
 
-    def _html(self, request_id: str, page: bytes, cache: bytes = b"no-cache") -> EncodedResponse:
+    def _html(
+        self, request_id: str, page: bytes, cache: bytes = b"no-cache", language: str = "en"
+    ) -> EncodedResponse:
         headers = _headers(request_id, _HTML, cache)
         headers.append((b"content-security-policy", _CSP))
+        headers.append((b"content-language", b"zh-CN" if language == "zh" else b"en"))
+        headers.append((b"vary", b"Accept-Language"))
         return 200, headers, page
 
     def _static_file(self, name: str, request_id: str) -> EncodedResponse:

@@ -19,7 +19,7 @@ from typing import Any
 from cams_server.explorer.error_guide import GUIDE, SECTIONS, ErrorGuide
 from cams_server.ram.conditions import GLOBAL_KEYS
 from cams_server.ram.system_policies import SYSTEM_POLICY_DOCUMENTS
-from cams_server.rpc.catalog import Catalog, Operation, ParameterSpec
+from cams_server.rpc.catalog import Catalog, Operation, OperationText, ParameterSpec
 
 __all__ = [
     "DemoKey",
@@ -138,15 +138,22 @@ def _markdown(text: str) -> str:
 # -- layout ----------------------------------------------------------------------------
 
 
-def _layout(title: str, body: str, active: str, head: str = "") -> str:
+def _layout(title: str, body: str, active: str, head: str = "", language: str = "en") -> str:
     nav = [("docs", "/docs/", "API reference"), ("explorer", "/explorer", "API Explorer")]
     links = "".join(
         f'<a href="{href}"{" class=active" if key == active else ""}>{label}</a>'
         for key, href, label in nav
     )
+    # The switch keeps the page: a query of its own (lang=) that the route reads first.
+    switch = "".join(
+        f'<a class="lang{" active" if code == language else ""}" lang="{code}" '
+        f'hreflang="{code}" href="?lang={code}">{label}</a>'
+        for code, label in (("en", "English"), ("zh", "中文"))
+    )
+    links += f'<span class="languages">{switch}</span>'
     return (
         "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
+        f'<html lang="{"zh-CN" if language == "zh" else "en"}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(title)} · cams-server</title>"
         '<link rel="icon" href="data:,">'
@@ -190,7 +197,7 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], cls: str) -> s
 # -- /docs/ ----------------------------------------------------------------------------
 
 
-def render_index(catalog: Catalog) -> str:
+def render_index(catalog: Catalog, language: str = "en") -> str:
     sections = []
     for product, ops in _by_product(catalog):
         rows = []
@@ -198,7 +205,7 @@ def render_index(catalog: Catalog) -> str:
             rows.append(
                 (
                     f'<a href="/docs/{_e(op.name)}"><code>{_e(op.name)}</code></a>',
-                    _inline(op.summary or op.title),
+                    _inline(op.text(language).summary or op.text(language).title),
                     f"<code>{_e(op.ram_action)}</code>",
                     _e(op.access_level),
                     _e(rate_limit_text(op)),
@@ -229,7 +236,7 @@ def render_index(catalog: Catalog) -> str:
         'What each error code means, and how to fix it: <a href="/docs/errors">error codes</a>.'
         "</p>" + "".join(sections) + "</main></div>"
     )
-    return _layout("API reference", body, "docs")
+    return _layout("API reference", body, "docs", language=language)
 
 
 # -- /docs/errors ----------------------------------------------------------------------
@@ -256,7 +263,9 @@ def _guide_entry(guide: ErrorGuide, anchor: bool = True) -> str:
     )
 
 
-def render_errors(catalog: Catalog, code: str | None = None, request_id: str | None = None) -> str:
+def render_errors(
+    catalog: Catalog, code: str | None = None, request_id: str | None = None, language: str = "en"
+) -> str:
     """Every error code this server answers, why and how to fix it; with `code` (the
     link in an error's `Recommend`), that code's entry first."""
     parts = ['<div class="page">', _sidebar(catalog, None), '<main class="doc">']
@@ -312,7 +321,7 @@ def render_errors(catalog: Catalog, code: str | None = None, request_id: str | N
         _table(("Operation", "Error code", "HTTP status", "Documented message"), rows, "errors")
     )
     parts.append("</main></div>")
-    return _layout("Error codes", "".join(parts), "docs")
+    return _layout("Error codes", "".join(parts), "docs", language=language)
 
 
 # -- /docs/<Action> --------------------------------------------------------------------
@@ -322,7 +331,7 @@ def _type_label(type_: str, format_: str | None) -> str:
     return f"{type_}<{format_}>" if format_ else type_
 
 
-def _parameter_row(spec: ParameterSpec) -> tuple[str, ...]:
+def _parameter_row(spec: ParameterSpec, text: OperationText) -> tuple[str, ...]:
     rules = []
     if spec.enum:
         rules.append("Valid values: " + ", ".join(f"<code>{_e(v)}</code>" for v in spec.enum))
@@ -330,7 +339,10 @@ def _parameter_row(spec: ParameterSpec) -> tuple[str, ...]:
         rules.append(f"At most {spec.max_length} characters.")
     if spec.pattern is not None:
         rules.append(f"Must match <code>{_e(spec.pattern)}</code>.")
-    description = _markdown(spec.description) + "".join(f"<p>{r}</p>" for r in rules)
+    if spec.default is not None:
+        rules.append(f"Default: <code>{_e(spec.default)}</code>.")
+    described = text.parameters.get(spec.name, spec.description)
+    description = _markdown(described) + "".join(f"<p>{r}</p>" for r in rules)
     return (
         f'<code class="param">{_e(spec.name)}</code>',
         f'<span class="type">{_e(_type_label(spec.type, spec.format))}</span>',
@@ -340,7 +352,9 @@ def _parameter_row(spec: ParameterSpec) -> tuple[str, ...]:
     )
 
 
-def _response_rows(fields: Mapping[str, Any], depth: int) -> list[tuple[str, ...]]:
+def _response_rows(
+    fields: Mapping[str, Any], depth: int, text: OperationText, prefix: str = ""
+) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     for name, schema in fields.items():
         if not isinstance(schema, Mapping):
@@ -356,16 +370,19 @@ def _response_rows(fields: Mapping[str, Any], depth: int) -> list[tuple[str, ...
         else:
             type_label = _type_label(type_, schema.get("format"))
             children = schema.get("properties") or {}
-        example = schema.get("example")
+        path = prefix + name
+        example = text.examples.get(path, schema.get("example"))
+        described = text.responses.get(path, str(schema.get("description", "")))
         rows.append(
             (
                 f'<code class="field depth-{min(depth, 5)}">{_e(name)}</code>',
                 f'<span class="type">{_e(type_label)}</span>',
-                _markdown(str(schema.get("description", ""))),
+                _markdown(described),
                 "" if example in (None, "") else f"<code>{_e(example)}</code>",
             )
         )
-        rows += _response_rows(children, depth + 1)
+        inner = path + ("[]." if type_ == "array" else ".")
+        rows += _response_rows(children, depth + 1, text, inner)
     return rows
 
 
@@ -401,16 +418,16 @@ def _authorization(op: Operation) -> str:
     return table + f"<p class=hint>{note}</p>"
 
 
-def _sample_response(op: Operation) -> str:
-    if not op.response_example:
+def _sample_response(sample: str | None) -> str:
+    if not sample:
         return "<p>No sample response is documented.</p>"
-    text = op.response_example
+    text = sample
     with contextlib.suppress(ValueError):
         text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
     return f'<h3>Sample success responses</h3><p>JSON format</p><pre class="json">{_e(text)}</pre>'
 
 
-def _description(op: Operation) -> str:
+def _description(op: Operation, text: OperationText) -> str:
     limit = rate_limit_text(op)
     if op.flow_limit is None:
         limit_html = f"<p class=rate-limit>{_e(limit)}</p>"
@@ -425,15 +442,16 @@ def _description(op: Operation) -> str:
     schemes = ", ".join(sorted(op.schemes))
     return (
         limit_html
-        + _markdown(op.description)
+        + _markdown(text.description)
         + f"<p class=hint>Methods: {_e(methods)} · Protocols: {_e(schemes)} · Version "
         f"<code>{_e(op.version)}</code> · RPC style: business parameters in the query string "
         "or a form body.</p>"
     )
 
 
-def render_operation(catalog: Catalog, op: Operation) -> str:
-    params = [_parameter_row(spec) for spec in op.parameters]
+def render_operation(catalog: Catalog, op: Operation, language: str = "en") -> str:
+    text = op.text(language)
+    params = [_parameter_row(spec, text) for spec in op.parameters]
     params_html = (
         _table(("Parameter", "Type", "Required", "Description", "Example"), params, "params")
         if params
@@ -441,7 +459,7 @@ def render_operation(catalog: Catalog, op: Operation) -> str:
     )
     response_rows = [
         ("", '<span class="type">object</span>', "", ""),
-        *_response_rows(op.response_fields, 0),
+        *_response_rows(op.response_fields, 0, text),
     ]
     errors = [
         (str(e.status), f'<code class="code">{_e(e.code)}</code>', _e(e.message)) for e in op.errors
@@ -459,10 +477,10 @@ def render_operation(catalog: Catalog, op: Operation) -> str:
         + f'<p class="crumb"><a href="/docs/">API reference</a> / {_e(product_title(op.product))}'
         f" ({_e(op.product)} {_e(op.version)})</p>"
         + f"<h1>{_e(title)}</h1>"
-        + (f'<p class="lead">{_inline(op.summary)}</p>' if op.summary else "")
-        + (f'<p class="subtitle">{_inline(op.title)}</p>' if op.title else "")
+        + (f'<p class="lead">{_inline(text.summary)}</p>' if text.summary else "")
+        + (f'<p class="subtitle">{_inline(text.title)}</p>' if text.title else "")
         + '<h2 id="description">Operation description</h2>'
-        + _description(op)
+        + _description(op, text)
         + '<h2 id="debugging">Debugging</h2>'
         + f'<p>Call it from the <a class="button" href="/explorer?Action={_e(op.name)}">'
         "API Explorer</a>: it signs the request in your browser and generates SDK code "
@@ -474,26 +492,27 @@ def render_operation(catalog: Catalog, op: Operation) -> str:
         + '<h2 id="response-parameters">Response parameters</h2>'
         + _table(("Parameter", "Type", "Description", "Example"), response_rows, "response")
         + '<h2 id="examples">Examples</h2>'
-        + _sample_response(op)
+        + _sample_response(text.sample)
         + '<h2 id="error-codes">Error codes</h2>'
         + errors_html
         + "<p class=hint>Signature, timestamp, nonce and AccessKey errors (for example "
         "<code>SignatureDoesNotMatch</code>, <code>InvalidTimeStamp.Expired</code>) are the "
-        "gateway's, common to every operation.</p>" + "</main></div>"
+        "gateway's, common to every operation: see "
+        '<a href="/docs/errors">error codes</a>.</p>' + "</main></div>"
     )
-    return _layout(title, body, "docs")
+    return _layout(title, body, "docs", language=language)
 
 
 # -- /explorer -------------------------------------------------------------------------
 
 
-def _parameter_json(spec: ParameterSpec) -> dict[str, Any]:
+def _parameter_json(spec: ParameterSpec, text: OperationText) -> dict[str, Any]:
     return {
         "name": spec.name,
         "type": spec.type,
         "format": spec.format,
         "required": spec.required,
-        "description": spec.description,
+        "description": text.parameters.get(spec.name, spec.description),
         "example": spec.example,
         "enum": None if spec.enum is None else list(spec.enum),
         "maxLength": spec.max_length,
@@ -501,13 +520,14 @@ def _parameter_json(spec: ParameterSpec) -> dict[str, Any]:
     }
 
 
-def _operation_json(op: Operation) -> dict[str, Any]:
+def _operation_json(op: Operation, language: str) -> dict[str, Any]:
+    text = op.text(language)
     return {
         "name": op.name,
         "product": op.product,
         "productTitle": product_title(op.product),
         "version": op.version,
-        "summary": op.summary or op.title,
+        "summary": text.summary or text.title,
         "methods": sorted(op.methods, key=lambda m: (m != "POST", m)),
         "schemes": sorted(op.schemes),
         "accessLevel": op.access_level,
@@ -515,15 +535,17 @@ def _operation_json(op: Operation) -> dict[str, Any]:
         "flowLimit": op.flow_limit,
         "rateLimit": rate_limit_text(op),
         "throttleCode": throttle_code(op),
-        "parameters": [_parameter_json(spec) for spec in op.parameters],
+        "parameters": [_parameter_json(spec, text) for spec in op.parameters],
         "errors": [{"status": e.status, "code": e.code, "message": e.message} for e in op.errors],
     }
 
 
-def explorer_data(catalog: Catalog, demo_keys: Sequence[DemoKey]) -> dict[str, Any]:
+def explorer_data(
+    catalog: Catalog, demo_keys: Sequence[DemoKey], language: str = "en"
+) -> dict[str, Any]:
     """What the Explorer's script needs: the catalog, the demo keys, the system policies."""
     return {
-        "operations": [_operation_json(op) for op in catalog],
+        "operations": [_operation_json(op, language) for op in catalog],
         "demoKeys": [
             {"label": label, "accessKeyId": key_id, "accessKeySecret": secret}
             for label, key_id, secret in demo_keys
@@ -606,7 +628,9 @@ _EXPLORER_BODY = Template("""<div class="explorer">
 <script src="/explorer/static/explorer.js" defer></script>""")
 
 
-def render_explorer(catalog: Catalog, demo_keys: Sequence[DemoKey], selected: str | None) -> str:
+def render_explorer(
+    catalog: Catalog, demo_keys: Sequence[DemoKey], selected: str | None, language: str = "en"
+) -> str:
     options = []
     for product, ops in _by_product(catalog):
         group = [
@@ -633,6 +657,6 @@ def render_explorer(catalog: Catalog, demo_keys: Sequence[DemoKey], selected: st
     body = _EXPLORER_BODY.substitute(
         options="".join(options),
         demo=demo,
-        data=_script_json(explorer_data(catalog, demo_keys)),
+        data=_script_json(explorer_data(catalog, demo_keys, language)),
     )
-    return _layout("API Explorer", body, "explorer")
+    return _layout("API Explorer", body, "explorer", language=language)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
@@ -25,12 +25,18 @@ from cams_server.wire.errors import (
 )
 
 __all__ = [
+    "LANGUAGES",
     "Catalog",
     "DocumentedError",
     "Operation",
+    "OperationText",
     "ParameterSpec",
     "load_catalog",
 ]
+
+# The languages an operation is documented in: English (ours, the default) and Chinese
+# (Alibaba's metadata as it is).
+LANGUAGES = ("en", "zh")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _QPS_SENTENCE = re.compile(r"QPS限制为\s*(\d+)\s*次/秒")
@@ -104,6 +110,19 @@ class DocumentedError:
 
 
 @dataclass(frozen=True, slots=True)
+class OperationText:
+    """What the reference pages and the Explorer say of an operation, in one language."""
+
+    title: str
+    summary: str
+    description: str  # Markdown
+    parameters: Mapping[str, str]  # parameter name -> description
+    responses: Mapping[str, str]  # field path ("Data[].SentCount") -> description
+    sample: str | None  # a sample answer, JSON text
+    examples: Mapping[str, str] = field(default_factory=dict)  # field path -> example
+
+
+@dataclass(frozen=True, slots=True)
 class Operation:
     name: str
     product: str
@@ -119,6 +138,11 @@ class Operation:
     errors: tuple[DocumentedError, ...]
     response_fields: Mapping[str, Any]
     response_example: str | None
+    texts: Mapping[str, OperationText] = field(default_factory=dict)  # by language
+
+    def text(self, language: str) -> OperationText:
+        """The operation's documentation in `language`, else Alibaba's own (Chinese)."""
+        return self.texts.get(language) or self.texts["zh"]
 
     @property
     def ram_action(self) -> str:
@@ -266,9 +290,51 @@ def operations_from_metadata(
                 errors=errors,
                 response_fields=ok.get("properties", {}),
                 response_example=example,
+                texts={
+                    "zh": OperationText(
+                        api.get("title", ""),
+                        api.get("summary", ""),
+                        api.get("description", ""),
+                        {p.name: p.description for p in own + common},
+                        dict(_field_descriptions(ok.get("properties", {}))),
+                        example,
+                    )
+                },
             )
         )
     return ops
+
+
+def _field_descriptions(fields: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, str]]:
+    """(path, description) of every response field: `Data[].Cliented[].Type`."""
+    for name, schema in fields.items():
+        if not isinstance(schema, Mapping):
+            continue
+        path = prefix + name
+        yield path, str(schema.get("description", ""))
+        items = schema.get("items")
+        if schema.get("type") == "array" and isinstance(items, Mapping):
+            yield from _field_descriptions(items.get("properties", {}), path + "[].")
+        elif schema.get("type") == "object":
+            yield from _field_descriptions(schema.get("properties", {}), path + ".")
+
+
+def _in_english(op: Operation, english: Mapping[str, Any]) -> Operation:
+    """`op` with its English text (`<name>-en.json`, ours) beside Alibaba's."""
+    entry = english.get("apis", {}).get(op.name)
+    if entry is None:
+        return op
+    sample = entry.get("sample")
+    text = OperationText(
+        entry["title"],
+        entry["summary"],
+        entry["description"],
+        {**english.get("commonParameters", {}), **entry.get("parameters", {})},
+        entry.get("responses", {}),
+        op.response_example if sample is None else json.dumps(sample, indent=2),
+        entry.get("examples", {}),
+    )
+    return replace(op, texts={**op.texts, "en": text})
 
 
 def load_metadata(package: str, filename: str) -> dict[str, Any]:
@@ -302,5 +368,15 @@ def load_catalog(implemented: Mapping[tuple[str, str], Iterable[str]]) -> Catalo
     """
     ops: list[Operation] = []
     for (package, filename), names in implemented.items():
-        ops.extend(operations_from_metadata(load_metadata(package, filename), names))
+        english = _load_english(package, filename)
+        ops.extend(
+            _in_english(op, english)
+            for op in operations_from_metadata(load_metadata(package, filename), names)
+        )
     return Catalog(ops)
+
+
+def _load_english(package: str, filename: str) -> dict[str, Any]:
+    """Our English for a metadata document (`<name>-en.json` beside it), if there is one."""
+    path = resources.files(package).joinpath("metadata", filename.replace("-metadata", "-en"))
+    return json.loads(path.read_text("utf-8")) if path.is_file() else {}
