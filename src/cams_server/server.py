@@ -16,7 +16,7 @@ from cams_server.admin import AdminApi
 from cams_server.cams.ingestion import ingest_records
 from cams_server.cams.product import CAMS
 from cams_server.cams.upstream import UpstreamWorker
-from cams_server.explorer import Explorer, demo_keys_of
+from cams_server.explorer import Explorer, demo_keys_of, demo_spaces_of
 from cams_server.gateway.asgi import GatewayApp
 from cams_server.gateway.auth import Authenticator
 from cams_server.gateway.calls import CallLog, CallObserver
@@ -83,7 +83,11 @@ class ServerState:
         self.metrics = ServerMetrics(lambda: self.guard.sizes(), settings.metrics_directory)
         self.call_log = CallLog()
         self.observer = CallObserver(self.metrics, self.call_log)
-        self.pages = Explorer(self.catalog, lambda: demo_keys_of(self.world.directory.world))
+        self.pages = Explorer(
+            self.catalog,
+            lambda: demo_keys_of(self.world.directory.world),
+            lambda: demo_spaces_of(self.world.directory.world),
+        )
         self.diagnostics = DiagnosticCodec(self.database.secret_key(DIAGNOSTIC_KEY))
         self.authenticator = Authenticator(lambda: self.world.credentials, settings.clock)
         self.gateway = Gateway(

@@ -271,3 +271,99 @@ def test_reference_pages_render(tab: Tab, path: str, heading: str, name: str) ->
         expect(tab.page.locator(".rate-limit")).to_contain_text("5 calls per second per account")
         tab.page.click("a.button")  # Debugging: to the Explorer, on this operation
         expect(tab.page.locator("#operation")).to_have_value("EnableWhatsappROIMetric")
+
+
+def test_english_by_default_and_the_switch_to_the_original(tab: Tab) -> None:
+    from playwright.sync_api import expect
+
+    page = tab.page
+    tab.open("/docs/GetChatappTemplateMetric")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("main")).to_contain_text("epoch milliseconds")
+    page.click("header.top a.lang[lang=zh]")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("main")).to_contain_text("查询开始时间")  # Alibaba's own words
+    tab.shot("docs-zh.png")
+    page.click("header.top a.lang[lang=en]")
+    expect(page.locator("main")).to_contain_text("Start of the range, in epoch milliseconds")
+
+
+def test_a_date_picker_fills_epoch_milliseconds(tab: Tab) -> None:
+    from playwright.sync_api import expect
+
+    page = tab.page
+    page.emulate_media()  # (a fresh context: the browser's time zone is the machine's)
+    tab.open("/explorer?Action=GetChatappTemplateMetric")
+    page.fill("#param-Start-date", "2026-11-27T10:00:00")
+    expected = page.evaluate("() => String(new Date('2026-11-27T10:00:00').getTime())")
+    expect(page.locator("#param-Start")).to_have_value(expected)
+    utc = page.evaluate(f"() => new Date({expected}).toISOString().replace('.000Z', 'Z')")
+    expect(page.locator("#param-Start-date-utc")).to_have_text(f"{utc} (UTC)")
+    expect(page.locator("#sample-code")).to_contain_text(f"start={expected}")
+
+
+def test_changing_the_operation_clears_the_last_result(tab: Tab) -> None:
+    from playwright.sync_api import expect
+
+    page = tab.page
+    tab.open("/explorer")
+    tab.call("EnableWhatsappROIMetric", "rita", CustSpaceId="cams-acme-main")
+    expect(page.locator("#error-code")).to_have_text("Ram.PermissionDeny")
+    page.select_option("#operation", "GetChatappPhoneNumberMetric")
+    expect(page.locator("#placeholder")).to_be_visible()
+    expect(page.locator("#outcome")).to_be_hidden()
+    expect(page.locator("#error")).to_be_hidden()
+    assert (page.text_content("#response-body") or "") == ""
+    assert (page.text_content("#request-sent") or "") == ""
+
+
+def test_the_demo_space_is_hinted(tab: Tab) -> None:
+    from playwright.sync_api import expect
+
+    from cams_server.cams.demo import demo_world
+    from cams_server.explorer import Explorer, demo_keys_of, demo_spaces_of
+    from cams_server.server import implemented_catalog
+    from tests.explorer.test_pages import get
+
+    world = demo_world()
+    explorer = Explorer(
+        implemented_catalog(), lambda: demo_keys_of(world), lambda: demo_spaces_of(world)
+    )
+    response = get(explorer, "/explorer")
+    assert response is not None
+    html = response[2].decode()
+    tab.page.route(
+        tab.site.url + "/explorer",
+        lambda route: route.fulfill(status=200, content_type="text/html", body=html),
+    )
+    tab.open("/explorer")
+    placeholder = tab.page.get_attribute("#param-CustSpaceId", "placeholder") or ""
+    assert "cams-demo-main" in placeholder and "293483938849493" not in placeholder
+    expect(tab.page.locator("#demo-key")).to_be_visible()
+
+
+def test_the_explorer_fits_a_phone(browser: Any, site: Site) -> None:
+    """At 390 px: nothing wider than the screen, the sample tabs inside it, and the Copy
+    button below the sample, not over its text."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        tab = Tab(context.new_page(), site)
+        tab.open("/explorer")
+        page = tab.page
+        expect(page.locator("#sample-code")).to_contain_text("ALIBABA_CLOUD_ACCESS_KEY_ID")
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+        for tab_button in page.locator("#sample-tabs button").all():
+            box = tab_button.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+        code, copy = (
+            page.locator("#sample-code").bounding_box(),
+            page.locator("#copy-sample").bounding_box(),
+        )
+        assert code is not None and copy is not None
+        assert copy["y"] >= code["y"] + code["height"]  # below the text, not over it
+        tab.shot("explorer-390.png")
+        assert tab.errors == []
+    finally:
+        context.close()

@@ -33,7 +33,7 @@ from cams_server.wire.encoding import EncodedResponse, encode_error
 from cams_server.wire.errors import ServiceError
 from cams_server.wire.request import WireRequest
 
-__all__ = ["STATIC_FILES", "DemoKey", "Explorer", "demo_keys_of"]
+__all__ = ["STATIC_FILES", "DemoKey", "Explorer", "demo_keys_of", "demo_spaces_of"]
 
 # The files under static/ the Explorer serves, and their content types.
 STATIC_FILES: Mapping[str, bytes] = {
@@ -76,6 +76,19 @@ def demo_keys_of(world: World) -> list[DemoKey]:
     return keys
 
 
+def demo_spaces_of(world: World) -> list[str]:
+    """The demo account's own spaces, hinted by the Explorer while its keys are offered."""
+    if not demo_keys_of(world):
+        return []
+    return [
+        space.id
+        for account in world.accounts
+        if account.id == DEMO_ACCOUNT_ID
+        for space in account.spaces
+        if not space.isv_customer
+    ]
+
+
 def _page_language(request: WireRequest) -> str:
     """The language of a page: `?lang=en|zh` (the page's switch), else the first of
     Accept-Language's languages (by weight) that the pages have, else English."""
@@ -112,9 +125,15 @@ class Explorer:
     the demo world's keys when the server runs it, else nothing.
     """
 
-    def __init__(self, catalog: Catalog, demo_keys: Callable[[], list[tuple[str, str, str]]]):
+    def __init__(
+        self,
+        catalog: Catalog,
+        demo_keys: Callable[[], list[tuple[str, str, str]]],
+        demo_spaces: Callable[[], list[str]] = list,
+    ):
         self._catalog = catalog
         self._demo_keys = demo_keys
+        self._demo_spaces = demo_spaces
         # The catalog never changes while the server runs: render the reference once, in
         # each language.
         self._index = {lang: render_index(catalog, lang).encode() for lang in LANGUAGES}
@@ -175,7 +194,9 @@ class Explorer:
             return self._html(request_id, page, language=language)
         if path in ("/explorer", "/explorer/"):
             selected = dict(request.query).get("Action")
-            explorer = render_explorer(self._catalog, self._demo_keys(), selected, language)
+            explorer = render_explorer(
+                self._catalog, self._demo_keys(), selected, language, self._demo_spaces()
+            )
             return self._html(request_id, explorer.encode(), cache=b"no-store", language=language)
         if path == "/explorer/samples":
             return self._samples(request, request_id)

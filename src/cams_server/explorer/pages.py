@@ -517,6 +517,7 @@ def _parameter_json(spec: ParameterSpec, text: OperationText) -> dict[str, Any]:
         "enum": None if spec.enum is None else list(spec.enum),
         "maxLength": spec.max_length,
         "pattern": spec.pattern,
+        "unit": spec.unit,
     }
 
 
@@ -541,11 +542,16 @@ def _operation_json(op: Operation, language: str) -> dict[str, Any]:
 
 
 def explorer_data(
-    catalog: Catalog, demo_keys: Sequence[DemoKey], language: str = "en"
+    catalog: Catalog,
+    demo_keys: Sequence[DemoKey],
+    language: str = "en",
+    demo_spaces: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """What the Explorer's script needs: the catalog, the demo keys, the system policies."""
+    """What the Explorer's script needs: the catalog, the demo keys and spaces (hinted in
+    place of the metadata's examples), the system policies."""
     return {
         "operations": [_operation_json(op, language) for op in catalog],
+        "demoSpaces": list(demo_spaces),
         "demoKeys": [
             {"label": label, "accessKeyId": key_id, "accessKeySecret": secret}
             for label, key_id, secret in demo_keys
@@ -618,8 +624,8 @@ _EXPLORER_BODY = Template("""<div class="explorer">
   and call this server.</p>
   <div id="sample-tabs" class="tabs" role="tablist"></div>
   <div class="sample-box">
-    <button id="copy-sample" type="button" class="copy">Copy</button>
     <pre id="sample-code"></pre>
+    <button id="copy-sample" type="button" class="copy">Copy</button>
   </div>
   <p id="sample-error" class="form-error" hidden></p>
 </section>
@@ -629,7 +635,11 @@ _EXPLORER_BODY = Template("""<div class="explorer">
 
 
 def render_explorer(
-    catalog: Catalog, demo_keys: Sequence[DemoKey], selected: str | None, language: str = "en"
+    catalog: Catalog,
+    demo_keys: Sequence[DemoKey],
+    selected: str | None,
+    language: str = "en",
+    demo_spaces: Sequence[str] = (),
 ) -> str:
     options = []
     for product, ops in _by_product(catalog):
@@ -657,6 +667,6 @@ def render_explorer(
     body = _EXPLORER_BODY.substitute(
         options="".join(options),
         demo=demo,
-        data=_script_json(explorer_data(catalog, demo_keys, language)),
+        data=_script_json(explorer_data(catalog, demo_keys, language, demo_spaces)),
     )
     return _layout("API Explorer", body, "explorer", language=language)

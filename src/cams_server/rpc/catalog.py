@@ -62,6 +62,7 @@ class ParameterSpec:
     default: str | None = None  # the value of a call that does not send it
     minimum: int | None = None
     maximum: int | None = None
+    unit: str | None = None  # "epoch-milliseconds" (the overlay's x-unit)
 
     def parse(self, raw: str) -> str | int | bool:
         """Check one raw wire value against the spec and return its typed value."""
@@ -229,6 +230,7 @@ def _parameter(raw: Mapping[str, Any]) -> ParameterSpec:
         default=None if default is None else str(default),
         minimum=schema.get("minimum"),
         maximum=schema.get("maximum"),
+        unit=schema.get("x-unit"),
     )
 
 

@@ -565,7 +565,7 @@
           autocomplete: 'off',
           spellcheck: 'false',
           inputmode: spec.type === 'integer' ? 'numeric' : null,
-          placeholder: spec.example ? 'e.g. ' + spec.example : '',
+          placeholder: exampleOf(spec),
           required: spec.required,
           maxlength: spec.maxLength || null,
         });
@@ -575,6 +575,9 @@
         scheduleSamples();
       });
       box.append(input);
+      if (spec.unit === 'epoch-milliseconds') {
+        box.append(datePicker(spec, input));
+      }
       if (spec.description) {
         box.append(el('p', { class: 'field-hint' }, spec.description.replace(/\*\*/g, '')));
       }
@@ -582,6 +585,56 @@
     }
     const method = $('method');
     method.replaceChildren(...op.methods.map((m) => el('option', { value: m }, m)));
+  }
+
+  // The hint in an empty field: the demo world's own space where the Explorer offers its
+  // keys (the metadata's example space exists nowhere here), else the metadata's example.
+  function exampleOf(spec) {
+    if (spec.name === 'CustSpaceId' && data.demoSpaces && data.demoSpaces.length) {
+      return 'e.g. ' + data.demoSpaces[0] + ' (the demo space)';
+    }
+    return spec.example ? 'e.g. ' + spec.example : '';
+  }
+
+  // Epoch milliseconds are entered with a date and time picker (in the browser's time
+  // zone); the number field stays the value sent, and says its time in UTC.
+  function datePicker(spec, input) {
+    const id = 'param-' + spec.name + '-date';
+    const row = el('div', { class: 'date-pick' });
+    const picker = el('input', {
+      id,
+      type: 'datetime-local',
+      step: '1',
+      'aria-label': spec.name + ' as a date and time (your time zone)',
+    });
+    const utc = el('span', { class: 'hint', id: id + '-utc' });
+    const showUtc = () => {
+      const ms = Number(input.value);
+      utc.textContent = input.value !== '' && Number.isFinite(ms) && Math.abs(ms) < 8.64e15
+        ? new Date(ms).toISOString().replace('.000Z', 'Z') + ' (UTC)'
+        : '';
+    };
+    picker.addEventListener('input', () => {
+      const ms = new Date(picker.value).getTime();
+      if (!Number.isFinite(ms)) return;
+      input.value = String(ms);
+      showUtc();
+      checkField(spec, input);
+      scheduleSamples();
+    });
+    input.addEventListener('input', showUtc);
+    row.append(el('label', { for: id }, 'or pick:'), picker, utc);
+    return row;
+  }
+
+  function clearResult() {
+    $('placeholder').hidden = false;
+    $('outcome').hidden = true;
+    $('error').hidden = true;
+    for (const id of ['response-body', 'request-sent', 'canonical-request', 'string-to-sign']) {
+      $(id).textContent = '';
+    }
+    formError('');
   }
 
   function checkField(spec, input) {
@@ -603,10 +656,12 @@
   }
 
   function selectOperation(name, push) {
+    const changed = !current || current.name !== name;
     current = operations.get(name) || data.operations[0];
     $('operation').value = current.name;
     describeOperation(current);
     buildForm(current);
+    if (changed) clearResult(); // the last result was another operation's
     if (push) {
       const url = new URL(root.location.href);
       url.searchParams.set('Action', current.name);
