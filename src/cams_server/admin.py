@@ -14,19 +14,21 @@ from typing import Any, Protocol
 
 from cams_server.cams.demo import apply_declared_world
 from cams_server.cams.ingestion import RecordError, parse_records
+from cams_server.cams.roi_console import console_enablements, console_space
 from cams_server.gateway.faults import Fault, FaultPlan
 from cams_server.gateway.guard import CallGuard
 from cams_server.gateway.pipeline import CallRecord
 from cams_server.gateway.routes import BodyReader
 from cams_server.model.outcomes import OutcomeEvent, SentMessage
 from cams_server.ram.diagnostics import DiagnosticCodec
+from cams_server.ram.directory import Directory
 from cams_server.rpc.catalog import Catalog
 from cams_server.store.database import Database
 from cams_server.store.enablements import list_enablements
 from cams_server.store.statistics import IngestResult
 from cams_server.store.world_repo import load_world_from
 from cams_server.wire.encoding import EncodedResponse, encode_json
-from cams_server.wire.errors import ServiceError
+from cams_server.wire.errors import ServiceError, invalid_parameter
 from cams_server.wire.request import MAX_INGEST_BYTES, WireRequest
 from cams_server.wire.untrusted import parse_json
 from cams_server.world.toml_file import dump_world, parse_world
@@ -38,6 +40,9 @@ READY_TIMEOUT = 2.0
 
 
 class _LiveWorld(Protocol):
+    @property
+    def directory(self) -> Directory: ...
+
     def refresh(self, force: bool = False) -> bool: ...
 
 
@@ -84,6 +89,8 @@ class AdminApi:
             ("GET", "/_cams/faults"): self._list_faults,
             ("POST", "/_cams/faults"): self._add_fault,
             ("POST", "/_cams/faults/clear"): self._clear_faults,
+            ("GET", "/_cams/console/enablements"): self._console_enablements,
+            ("GET", "/_cams/console/space"): self._console_space,
         }
 
     label = "admin"  # the label of a path the admin API does not have (caller-chosen)
@@ -253,6 +260,30 @@ class AdminApi:
             {"Enablements": [e.to_json() for e in list_enablements(self._database)]},
         )
 
+    def _console_enablements(self, request: WireRequest, request_id: str) -> EncodedResponse:
+        """Every enablement with its totals over `Start`..`End` (epoch ms, <= 90 days)."""
+        start, end = _range(request)
+        directory = self._control.world.directory
+        listed = console_enablements(self._database, directory, start, end)
+        return encode_json(200, request_id, {"Start": start, "End": end, "Enablements": listed})
+
+    def _console_space(self, request: WireRequest, request_id: str) -> EncodedResponse:
+        """One space's ROI over `Start`..`End` by `Granularity` (DAILY or HALF_HOUR)."""
+        query = dict(request.query)
+        start, end = _range(request)
+        granularity = query.get("Granularity", "DAILY")
+        if granularity not in ("DAILY", "HALF_HOUR"):
+            raise invalid_parameter("Granularity", "Granularity is DAILY or HALF_HOUR.")
+        space_id = query.get("SpaceId", "")
+        figures = console_space(
+            self._database, self._control.world.directory, space_id, granularity, start, end
+        )
+        if figures is None:
+            raise ServiceError(
+                "InvalidParameter.SpaceId", 404, f"No space {space_id[:80]!r} is declared."
+            )
+        return encode_json(200, request_id, figures)
+
     def _list_faults(self, request: WireRequest, request_id: str) -> EncodedResponse:
         return encode_json(
             200, request_id, {"Faults": [f.to_json() for f in self._control.faults.list()]}
@@ -310,3 +341,15 @@ def _json_body(request: WireRequest, default: object = None) -> Any:
         return parse_json(request.body)
     except ValueError:
         raise ServiceError("InvalidParameter.Body", 400, "The body must be JSON.") from None
+
+
+def _range(request: WireRequest) -> tuple[int, int]:
+    """`Start` and `End`, epoch milliseconds (the metric reads' bound applies after)."""
+    query = dict(request.query)
+    values = []
+    for name in ("Start", "End"):
+        raw = query.get(name, "")
+        if not raw.isdigit() or len(raw) > 15:
+            raise invalid_parameter(name, f"{name} is epoch milliseconds, got {raw[:40]!r}.")
+        values.append(int(raw))
+    return values[0], values[1]

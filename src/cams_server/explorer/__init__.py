@@ -18,6 +18,7 @@ from typing import Any
 from cams_server.cams.demo import DEMO_ACCOUNT_ID
 from cams_server.explorer.pages import (
     DemoKey,
+    render_console,
     render_errors,
     render_explorer,
     render_index,
@@ -39,6 +40,10 @@ __all__ = ["STATIC_FILES", "DemoKey", "Explorer", "demo_keys_of", "demo_spaces_o
 STATIC_FILES: Mapping[str, bytes] = {
     "explorer.js": b"text/javascript;charset=utf-8",
     "explorer.css": b"text/css;charset=utf-8",
+    "console.js": b"text/javascript;charset=utf-8",
+    # Chart.js 4.6.1 (MIT), vendored: the console works offline. Its licence beside it.
+    "chart.umd.min.js": b"text/javascript;charset=utf-8",
+    "chart.js-LICENSE.md": b"text/plain;charset=utf-8",
 }
 
 _HTML = b"text/html;charset=utf-8"
@@ -143,6 +148,7 @@ class Explorer:
             for lang in LANGUAGES
         }
         self._static: dict[str, bytes] = {}
+        self._console = render_console().encode()
 
     label = "pages"
 
@@ -156,7 +162,9 @@ class Explorer:
 
     @staticmethod
     def owns(path: str) -> bool:
-        return path in ("/docs", "/explorer") or path.startswith(("/docs/", "/explorer/"))
+        return path in ("/docs", "/explorer", "/console") or path.startswith(
+            ("/docs/", "/explorer/")
+        )
 
     def route(self, request: WireRequest, request_id: str) -> EncodedResponse | None:
         """The answer for a path under /docs or /explorer; None for any other path."""
@@ -198,6 +206,9 @@ class Explorer:
                 self._catalog, self._demo_keys(), selected, language, self._demo_spaces()
             )
             return self._html(request_id, explorer.encode(), cache=b"no-store", language=language)
+        if path == "/console":
+            # The page holds no secret: the admin token is entered in it, kept for the tab.
+            return self._html(request_id, self._console, language=language)
         if path == "/explorer/samples":
             return self._samples(request, request_id)
         if path.startswith("/explorer/static/"):

@@ -26,6 +26,7 @@ __all__ = [
     "explorer_data",
     "product_title",
     "rate_limit_text",
+    "render_console",
     "render_errors",
     "render_explorer",
     "render_index",
@@ -139,7 +140,11 @@ def _markdown(text: str) -> str:
 
 
 def _layout(title: str, body: str, active: str, head: str = "", language: str = "en") -> str:
-    nav = [("docs", "/docs/", "API reference"), ("explorer", "/explorer", "API Explorer")]
+    nav = [
+        ("docs", "/docs/", "API reference"),
+        ("explorer", "/explorer", "API Explorer"),
+        ("console", "/console", "ROI console"),
+    ]
     links = "".join(
         f'<a href="{href}"{" class=active" if key == active else ""}>{label}</a>'
         for key, href, label in nav
@@ -670,3 +675,92 @@ def render_explorer(
         data=_script_json(explorer_data(catalog, demo_keys, language, demo_spaces)),
     )
     return _layout("API Explorer", body, "explorer", language=language)
+
+
+# -- /console --------------------------------------------------------------------------
+
+_CONSOLE_BODY = """<div class="console">
+<section class="card" id="token-card" aria-label="Admin token">
+  <h2>ROI console</h2>
+  <form id="token-form" autocomplete="off">
+    <label for="token">Admin token (<code>CAMS_ADMIN_TOKEN</code>)</label>
+    <input id="token" type="password" autocomplete="off" spellcheck="false">
+    <button id="open" type="submit">Open</button>
+  </form>
+  <p class="hint">The token stays in this tab (session storage) and goes to this server only,
+  as the Bearer header of the admin API. The page itself holds no secret.</p>
+  <p id="token-error" class="form-error" hidden></p>
+</section>
+<section class="card" id="overview" aria-label="Enablements" hidden>
+  <div class="controls">
+    <label for="range">Range</label>
+    <select id="range">
+      <option value="1">Last 24 hours</option>
+      <option value="7" selected>Last 7 days</option>
+      <option value="30">Last 30 days</option>
+      <option value="90">Last 90 days</option>
+      <option value="custom">Custom</option>
+    </select>
+    <span id="custom-range" hidden>
+      <input id="from" type="date" aria-label="From (UTC)">
+      <input id="to" type="date" aria-label="To (UTC)">
+    </span>
+    <label for="granularity">Granularity</label>
+    <select id="granularity">
+      <option value="auto" selected>Automatic</option>
+      <option value="HALF_HOUR">Half hour</option>
+      <option value="DAILY">Day</option>
+    </select>
+    <label for="account-filter">Account</label>
+    <input id="account-filter" placeholder="filter by account" spellcheck="false">
+    <button id="sign-out" type="button" class="secondary">Forget the token</button>
+  </div>
+  <h2>Enabled spaces</h2>
+  <p id="enablements-empty" class="empty" hidden>No space has enabled ROI statistics yet:
+  call EnableWhatsappROIMetric.</p>
+  <div class="table-wrap"><table id="enablements" class="enablements">
+    <thead><tr>
+      <th><button type="button" data-sort="account_id">Account</button></th>
+      <th><button type="button" data-sort="space_id">Space</button></th>
+      <th><button type="button" data-sort="enabled_at">Enabled at</button></th>
+      <th><button type="button" data-sort="enabled_by">Enabled by</button></th>
+      <th><button type="button" data-sort="upstream">Upstream</button></th>
+      <th><button type="button" data-sort="Sent">Sent</button></th>
+      <th><button type="button" data-sort="Delivered">Delivered</button></th>
+      <th><button type="button" data-sort="Read">Read</button></th>
+      <th><button type="button" data-sort="Clicked">Clicked</button></th>
+      <th><button type="button" data-sort="AmountSpent">Spent</button></th>
+    </tr></thead>
+    <tbody></tbody>
+  </table></div>
+</section>
+<section class="card" id="space-view" aria-label="A space's ROI" hidden>
+  <h2 id="space-title"></h2>
+  <p id="space-enabled" class="hint"></p>
+  <p id="space-empty" class="empty" hidden></p>
+  <div id="figures" class="figures"></div>
+  <figure class="chart"><figcaption>Sent, delivered and read per template and language
+    <button type="button" class="csv" data-chart="templates">CSV</button></figcaption>
+    <div class="canvas-box"><canvas id="chart-templates"></canvas></div></figure>
+  <figure class="chart"><figcaption>Sent and delivered per business number
+    <button type="button" class="csv" data-chart="phones">CSV</button></figcaption>
+    <div class="canvas-box"><canvas id="chart-phones"></canvas></div></figure>
+  <figure class="chart"><figcaption>Funnel: sent, delivered, read, clicked
+    <button type="button" class="csv" data-chart="funnel">CSV</button></figcaption>
+    <div class="canvas-box"><canvas id="chart-funnel"></canvas></div></figure>
+  <figure class="chart"><figcaption>Clicks by button
+    <button type="button" class="csv" data-chart="buttons">CSV</button></figcaption>
+    <div class="canvas-box"><canvas id="chart-buttons"></canvas></div></figure>
+  <figure class="chart"><figcaption>Amount spent per period
+    <button type="button" class="csv" data-chart="cost">CSV</button></figcaption>
+    <div class="canvas-box"><canvas id="chart-cost"></canvas></div></figure>
+</section>
+</div>
+<script src="/explorer/static/chart.umd.min.js" defer></script>
+<script src="/explorer/static/console.js" defer></script>"""
+
+
+def render_console() -> str:
+    """The ROI console: a page without data; its script reads the admin API with the
+    token the user enters (see explorer/static/console.js)."""
+    return _layout("ROI console", _CONSOLE_BODY, "console")

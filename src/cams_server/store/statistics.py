@@ -15,7 +15,14 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Column, Connection, Table, and_, func, select, update
 
-from cams_server.model.outcomes import DAY_MS, READ_WINDOW_MS, OutcomeEvent, SentMessage, bucket_of
+from cams_server.model.outcomes import (
+    BUCKET_MS,
+    DAY_MS,
+    READ_WINDOW_MS,
+    OutcomeEvent,
+    SentMessage,
+    bucket_of,
+)
 from cams_server.store.database import Database, DialectInsert
 from cams_server.store.schema import (
     click_buckets,
@@ -29,7 +36,14 @@ from cams_server.store.schema import (
     template_days,
 )
 
-__all__ = ["IngestResult", "MessageOwner", "ingest", "read_phone_buckets", "read_template_buckets"]
+__all__ = [
+    "IngestResult",
+    "MessageOwner",
+    "ingest",
+    "read_phone_buckets",
+    "read_template_buckets",
+    "templates_used",
+]
 
 _Item = TypeVar("_Item")
 
@@ -470,3 +484,22 @@ def read_phone_buckets(
                 .group_by(p.phone_number, p_period)
             ).all()
         )
+
+
+def templates_used(
+    db: Database, account_id: str, spaces: Sequence[str], start_ms: int, end_ms: int
+) -> list[str]:
+    """The template codes with counted traffic in `spaces` over [start, end), sorted."""
+    t = template_buckets.c
+    with db.transaction() as conn:
+        codes = conn.execute(
+            select(t.template_code)
+            .where(
+                t.account_id == account_id,
+                t.space_id.in_(spaces),
+                t.bucket_ms >= start_ms - start_ms % BUCKET_MS,
+                t.bucket_ms < end_ms,
+            )
+            .distinct()
+        ).scalars()
+        return sorted(str(code) for code in codes)
