@@ -387,3 +387,53 @@ def test_shell_completion_is_generated() -> None:
         check=False,
     )
     assert "_cams_server_completion" in result.stdout
+
+
+def test_the_demo_prints_a_console_token_for_the_run(tmp_path: Path) -> None:
+    """`make run`'s demo opens its ROI console at once: a token for this run only is
+    printed with the demo's keys; it opens the console's admin endpoints."""
+    import time
+
+    import httpx
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMS_")}
+    env["CAMS_HOME"] = str(tmp_path)
+    process = subprocess.Popen(
+        [*CLI, "serve", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 60
+        while not any("admin token" in line for line in lines):
+            assert time.monotonic() < deadline and process.poll() is None, lines
+            lines.append(process.stdout.readline())
+        url = lines[0].strip().rsplit(" ", 1)[1]
+        assert any(f"{url}/console" in line for line in lines)
+        (token,) = [line.split()[2] for line in lines if "admin token" in line]
+        now = int(time.time() * 1000)
+        range_ = {"Start": now - 86_400_000, "End": now}
+        opened = httpx.get(
+            f"{url}/_cams/console/enablements",
+            params=range_,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert opened.status_code == 200, opened.text
+        assert [e["space_id"] for e in opened.json()["Enablements"]] == ["cams-demo-main"]
+        refused = httpx.get(
+            f"{url}/_cams/console/enablements",
+            params=range_,
+            headers={"Authorization": "Bearer guess"},
+            timeout=30,
+        )
+        assert refused.status_code == 401
+    finally:
+        process.terminate()
+        process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()

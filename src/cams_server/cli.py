@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -295,6 +296,10 @@ def serve(
     )
     tls = _tls_files(host, settings.home, tls_mode, tls_cert, tls_key)
     world_now = _prepare_database(settings, world_file, demo)
+    if settings.admin_token is None and any(a.id == DEMO_ACCOUNT_ID for a in world_now.accounts):
+        # The demo's console opens at once: a token for this run only, printed with the
+        # demo's keys (a deployment of its own sets CAMS_ADMIN_TOKEN, or has no admin API).
+        settings = replace(settings, admin_token=secrets.token_urlsafe(18))
     if settings.redis_url:
         _say_if_unreachable(settings.redis_url)
     try:
@@ -302,7 +307,7 @@ def serve(
     except OSError as exc:
         _fail(f"cams-server: cannot listen on {host}:{port}: {exc.strerror}", code=1)
     options = ServeOptions(host, settings, workers, tls, trusted_proxies)
-    run_server(options, sock, _announcer(tls, world_now))
+    run_server(options, sock, _announcer(tls, world_now, settings.admin_token))
 
 
 def _say_if_unreachable(redis_url: str) -> None:
@@ -428,7 +433,9 @@ def _prepare_database(
     return world_now
 
 
-def _announcer(tls: TlsFiles | None, world: World) -> Callable[[str], None]:
+def _announcer(
+    tls: TlsFiles | None, world: World, admin_token: str | None
+) -> Callable[[str], None]:
     """What the server prints once every process accepts connections."""
 
     def announce(url: str) -> None:
@@ -439,14 +446,14 @@ def _announcer(tls: TlsFiles | None, world: World) -> Callable[[str], None]:
                 "(or add it to your system's trust store).",
                 flush=True,
             )
-        banner = _banner(world, url)
+        banner = _banner(world, url, admin_token)
         if banner:
             print(banner, flush=True)
 
     return announce
 
 
-def _banner(world: World, url: str) -> str:
+def _banner(world: World, url: str, admin_token: str | None) -> str:
     spec = next((a for a in world.accounts if a.id == DEMO_ACCOUNT_ID), None)
     if spec is None or not spec.access_keys or not spec.spaces:
         return ""
@@ -462,6 +469,9 @@ def _banner(world: World, url: str) -> str:
         lines.append(f"  role             {arn} (STS AssumeRole; serve --tls self-signed)")
     lines.append(f"  spaces           {', '.join(s.id for s in spec.spaces)}")
     lines.append(f"  API Explorer     {url}/explorer   (reference pages: {url}/docs/)")
+    lines.append(f"  ROI console      {url}/console")
+    if admin_token is not None:
+        lines.append(f"  admin token      {admin_token}   (for the console and /_cams/)")
     lines += [
         "",
         "Call it with the official Python SDK (pip install alibabacloud-cams20200606):",

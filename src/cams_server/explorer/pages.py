@@ -238,7 +238,8 @@ def render_index(catalog: Catalog, language: str = "en") -> str:
         "API metadata. Every operation is called RPC style on <code>/</code>, signed with an "
         "AccessKey (signature V3 <code>ACS3-HMAC-SHA256</code> or V1), exactly as the official "
         'SDKs call Alibaba Cloud. Try any of them in the <a href="/explorer">API Explorer</a>. '
-        'What each error code means, and how to fix it: <a href="/docs/errors">error codes</a>.'
+        'What each error code means, and how to fix it: <a href="/docs/errors">error codes</a>. '
+        'What enabling returns, in charts: the <a href="/console">ROI console</a>.'
         "</p>" + "".join(sections) + "</main></div>"
     )
     return _layout("API reference", body, "docs", language=language)
