@@ -254,3 +254,26 @@ def test_the_console_fits_a_phone(browser: Any, demo: CamsServer) -> None:
         assert tab.errors == []
     finally:
         context.close()
+
+
+def test_a_space_that_is_not_enabled_says_so(browser: Any, demo: CamsServer) -> None:
+    from playwright.sync_api import expect
+
+    context, tab = _tab(browser, demo)
+    try:
+        page = tab.page
+        tab.open("/console")
+        page.fill("#token", TOKEN)
+        page.click("#open")
+        page.fill("#space-id", "cams-demo-cust-1")
+        page.click("#show-space")
+        expect(page.locator("#space-empty")).to_contain_text("not enabled for this space")
+        page.select_option("#range", "custom")
+        page.fill("#from", "2025-01-01")
+        page.fill("#to", "2025-06-30")
+        page.dispatch_event("#to", "change")
+        expect(page.locator("#space-empty")).to_contain_text("The range is too long")
+        tab.shot("console-not-enabled.png")
+        assert tab.errors == []
+    finally:
+        context.close()

@@ -716,6 +716,11 @@ _CONSOLE_BODY = """<div class="console">
     <input id="account-filter" placeholder="filter by account" spellcheck="false">
     <button id="sign-out" type="button" class="secondary">Forget the token</button>
   </div>
+  <form id="space-form" class="controls" autocomplete="off">
+    <label for="space-id">Any space</label>
+    <input id="space-id" placeholder="CustSpaceId" spellcheck="false">
+    <button id="show-space" type="submit" class="secondary">Show</button>
+  </form>
   <h2>Enabled spaces</h2>
   <p id="enablements-empty" class="empty" hidden>No space has enabled ROI statistics yet:
   call EnableWhatsappROIMetric.</p>

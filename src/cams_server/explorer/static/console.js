@@ -378,6 +378,11 @@
 
   function start() {
     $('token-form').addEventListener('submit', open);
+    $('space-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      const space = $('space-id').value.trim();
+      if (space) showSpace(space);
+    });
     $('sign-out').addEventListener('click', forget);
     $('account-filter').addEventListener('input', renderEnablements);
     for (const id of ['range', 'granularity', 'from', 'to']) {
