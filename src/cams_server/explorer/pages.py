@@ -721,6 +721,7 @@ _CONSOLE_BODY = """<div class="console">
     <input id="space-id" placeholder="CustSpaceId" spellcheck="false">
     <button id="show-space" type="submit" class="secondary">Show</button>
   </form>
+  <p id="range-error" class="empty" hidden></p>
   <h2>Enabled spaces</h2>
   <p id="enablements-empty" class="empty" hidden>No space has enabled ROI statistics yet:
   call EnableWhatsappROIMetric.</p>

@@ -86,6 +86,10 @@
     return value === null || value === undefined ? '–' : (value * 100).toFixed(1) + '%';
   }
 
+  function tooLong(error) {
+    return error.status === 400 && /90 days/.test(error.message);
+  }
+
   // -- the token --------------------------------------------------------------------------
 
   async function open(event) {
@@ -125,11 +129,23 @@
       if (error.status === 401 || error.status === 403) {
         sessionStorage.removeItem(TOKEN_KEY);
         refuse('Refused (' + error.code + '): ' + error.message);
-      } else {
-        refuse(error.message);
+        return;
       }
+      if (error.status !== 400) {
+        refuse(error.message);
+        return;
+      }
+      // A range the reads refuse (over 90 days): said here, the rest stays.
+      $('range-error').textContent = tooLong(error)
+        ? 'The range is too long: the metric reads cover at most 90 days. Choose a shorter range.'
+        : error.message;
+      $('range-error').hidden = false;
+      enablements = [];
+      renderEnablements();
+      if (shown) await showSpace(shown);
       return;
     }
+    $('range-error').hidden = true;
     $('token-error').hidden = true;
     $('token-card').hidden = true;
     $('overview').hidden = false;
@@ -180,7 +196,7 @@
       tr.append(el('td', { class: 'num', 'data-total': 'AmountSpent' }, money(row.totals.AmountSpent)));
       body.append(tr);
     }
-    $('enablements-empty').hidden = enablements.length > 0;
+    $('enablements-empty').hidden = enablements.length > 0 || !$('range-error').hidden;
     for (const button of document.querySelectorAll('#enablements th button')) {
       const active = button.dataset.sort === sortKey;
       button.setAttribute('aria-sort', active ? (sortDescending ? 'descending' : 'ascending') : 'none');
@@ -203,7 +219,7 @@
     } catch (error) {
       clearCharts();
       $('figures').replaceChildren();
-      empty.textContent = error.code === 'InvalidParameter' && /90 days/.test(error.message)
+      empty.textContent = tooLong(error)
         ? 'The range is too long: the metric reads cover at most 90 days. Choose a shorter range.'
         : 'The space could not be read: ' + error.message;
       empty.hidden = false;
