@@ -45,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,10 +194,8 @@ class Server:
         return tree_cpu_seconds(self.proc.pid)
 
 
-def services_cpu_seconds() -> dict[str, float]:
-    """User + system CPU of the PostgreSQL and Redis processes on this machine (from /proc):
-    with them, what a call costs the machine, not only the server."""
-    seconds = {"postgres": 0.0, "redis": 0.0}
+def _processes() -> Iterator[tuple[int, str, int, float]]:
+    """(pid, name, parent pid, CPU seconds) of every process, from /proc."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -205,32 +204,36 @@ def services_cpu_seconds() -> dict[str, float]:
         except OSError:
             continue
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        yield int(entry.name), name, int(fields[1]), (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def services_cpu_seconds() -> dict[str, float]:
+    """User + system CPU of the PostgreSQL and Redis processes on this machine: with them,
+    what a call costs the machine, not only the server."""
+    seconds = {"postgres": 0.0, "redis": 0.0}
+    for _, name, _, cpu in _processes():
         kind = "postgres" if name.startswith("postgres") else "redis" if "redis" in name else ""
         if kind:
-            fields = stat[stat.rindex(")") + 2 :].split()
-            seconds[kind] += (int(fields[11]) + int(fields[12])) / CLK_TCK
+            seconds[kind] += cpu
     return seconds
 
 
 def tree_cpu_seconds(root: int) -> float:
     """User + system CPU of a process and its live descendants (from /proc)."""
-    parents: dict[int, int] = {}
-    ticks: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        pid = int(entry.name)
-        parents[pid] = int(fields[1])
-        ticks[pid] = int(fields[11]) + int(fields[12])
+    processes = list(_processes())
+    tree = tree_pids(root, {pid: parent for pid, _, parent, _ in processes})
+    return sum(seconds for pid, _, _, seconds in processes if pid in tree)
+
+
+def tree_pids(root: int, parents: dict[int, int] | None = None) -> set[int]:
+    """A process and its live descendants (workers are children or grandchildren)."""
+    if parents is None:
+        parents = {pid: parent for pid, _, parent, _ in _processes()}
     tree = {root}
-    for _ in range(8):  # workers are children (or grandchildren) of the server
+    for _ in range(8):
         tree |= {pid for pid, parent in parents.items() if parent in tree}
-    return sum(ticks.get(pid, 0) for pid in tree) / CLK_TCK
+    return tree
 
 
 # -- results -------------------------------------------------------------------------------

@@ -58,25 +58,10 @@ class Minute:
     nonces: int
 
 
-def tree_pids(root: int) -> set[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
-    tree = {root}
-    for _ in range(8):
-        tree |= {pid for pid, parent in parents.items() if parent in tree}
-    return tree
-
-
 def rss_and_fds(root: int) -> tuple[float, int]:
     """Resident MB and open file descriptors of a process and its descendants."""
     rss_kb = fds = 0
-    for pid in tree_pids(root):
+    for pid in bench.tree_pids(root):
         try:
             status = Path(f"/proc/{pid}/status").read_text()
             rss_kb += int(re.search(r"^VmRSS:\s+(\d+)", status, re.M).group(1))

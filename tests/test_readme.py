@@ -16,7 +16,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,26 +72,8 @@ def servers() -> Iterator[dict[str, CamsServer]]:
         yield {"http": plain, "tls": tls}
 
 
-def _secrets(server: CamsServer) -> dict[str, str]:
-    exported = subprocess.run(
-        [sys.executable, "-m", "cams_server.cli", "world", "export"],
-        env={**os.environ, "CAMS_HOME": str(server.home)},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    keys: dict[str, str] = {}
-    for account in tomllib.loads(exported)["accounts"]:
-        for key in account.get("access_keys", []):
-            keys[key["id"]] = key["secret"]
-        for user in account.get("users", []):
-            for key in user.get("access_keys", []):
-                keys[key["id"]] = key["secret"]
-    return keys
-
-
 def _filled(example: Example, server: CamsServer) -> str:
-    keys = _secrets(server)
+    keys = server.access_keys()
     code = example.code.replace(README_ENDPOINT, server.endpoint)
     return SECRET.sub(lambda m: keys[m.group(1)], code)
 

@@ -40,7 +40,7 @@ from cams_server.server import ServerState
 from cams_server.serving import bind
 from cams_server.settings import ENVIRONMENT, ServerSettings
 from cams_server.store.enablements import list_enablements
-from cams_server.store.world_repo import apply_world
+from cams_server.store.world_repo import apply_world, load_world_from
 from cams_server.tls import ensure_self_signed
 from cams_server.world.toml_file import load_world, parse_world
 
@@ -401,6 +401,20 @@ class CamsServer:
 
     def clear_faults(self) -> None:
         self._admin("POST", "/_cams/faults/clear")
+
+    def access_keys(self) -> dict[str, str]:
+        """Every AccessKey the stored world holds, id -> secret (the demo's are random per
+        installation: this is how a test signs with them)."""
+        database = self._database()
+        try:
+            world = load_world_from(database)
+        finally:
+            database.dispose()
+        return {
+            key.id: key.secret
+            for account in world.accounts
+            for key in (*account.access_keys, *(k for u in account.users for k in u.access_keys))
+        }
 
     def enablements(self) -> list[dict[str, Any]]:
         """What `cams-server roi list` prints, as dicts."""

@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import subprocess
-import sys
 import time
-import tomllib
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,11 +21,12 @@ from alibabacloud_tea_openapi.models import Config
 
 from cams_server.testing import CamsServer
 from tests.explorer.conftest import Site
-from tests.explorer.test_browser import CHROMIUM_ARGS, OUTPUT, Tab, _unavailable
+from tests.explorer.test_browser import Tab
 
 TOKEN = "console-test-token"
 DAY = 86_400_000
 SPACE = "cams-demo-main"
+DEMO_ROOT = "LTAI5tDemoRootKey0001"
 TEMPLATES = [("welcome", "en"), ("promo", "es")]
 
 
@@ -41,19 +38,11 @@ def demo() -> Iterator[CamsServer]:
 
 
 def _client(server: CamsServer) -> Client:
-    exported = subprocess.run(
-        [sys.executable, "-m", "cams_server.cli", "world", "export"],
-        env={**os.environ, "CAMS_HOME": str(server.home)},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    (account,) = tomllib.loads(exported)["accounts"]
-    (root,) = account["access_keys"]
+    secret = server.access_keys()[DEMO_ROOT]
     return Client(
         Config(
-            access_key_id=root["id"],
-            access_key_secret=root["secret"],
+            access_key_id=DEMO_ROOT,
+            access_key_secret=secret,
             endpoint=server.endpoint,
             protocol="http",
         )
@@ -135,29 +124,17 @@ def test_the_console_endpoints_need_the_token_and_a_readable_range(demo: CamsSer
 # -- the page -------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    reason = _unavailable()
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"the browser tests must run in CI: {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 def _tab(browser: Any, demo: CamsServer, width: int = 1360) -> tuple[Any, Tab]:
     context = browser.new_context(viewport={"width": width, "height": 900}, accept_downloads=True)
     return context, Tab(context.new_page(), Site(demo.url, demo))
+
+
+def _signed_in(tab: Tab) -> Any:
+    """The console opened with the token; its page."""
+    tab.open("/console")
+    tab.page.fill("#token", TOKEN)
+    tab.page.click("#open")
+    return tab.page
 
 
 def test_the_console_refuses_without_the_token(browser: Any, demo: CamsServer) -> None:
@@ -189,10 +166,7 @@ def test_the_console_shows_the_demo_space_and_draws_the_api_numbers(
     client = _client(demo)
     context, tab = _tab(browser, demo)
     try:
-        page = tab.page
-        tab.open("/console")
-        page.fill("#token", TOKEN)
-        page.click("#open")
+        page = _signed_in(tab)
         row = page.locator("#enablements tbody tr", has=page.locator(f"button[data-space={SPACE}]"))
         expect(row).to_have_count(1)
         tab.shot("console-enablements.png")
@@ -242,10 +216,7 @@ def test_the_console_fits_a_phone(browser: Any, demo: CamsServer) -> None:
 
     context, tab = _tab(browser, demo, width=390)
     try:
-        page = tab.page
-        tab.open("/console")
-        page.fill("#token", TOKEN)
-        page.click("#open")
+        page = _signed_in(tab)
         page.click(f"button[data-space={SPACE}]")
         page.wait_for_function("() => window.camsConsole && window.camsConsole.charts.cost")
         expect(page.locator("#chart-templates")).to_be_visible()
@@ -261,10 +232,7 @@ def test_a_space_that_is_not_enabled_says_so(browser: Any, demo: CamsServer) -> 
 
     context, tab = _tab(browser, demo)
     try:
-        page = tab.page
-        tab.open("/console")
-        page.fill("#token", TOKEN)
-        page.click("#open")
+        page = _signed_in(tab)
         page.fill("#space-id", "cams-demo-cust-1")
         page.click("#show-space")
         expect(page.locator("#space-empty")).to_contain_text("not enabled for this space")
