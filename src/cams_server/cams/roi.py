@@ -37,5 +37,7 @@ async def enable_whatsapp_roi_metric(ctx: CallContext) -> Ok:
                 tuple(upstream),
             )
         )
-        ctx.enablements.remember(account_id, space_id)
+        # The directory's own strings (the space record's id, the principal's account):
+        # the cache then holds references, not copies of what the call sent.
+        ctx.enablements.remember(account_id, space_id if space is None else space.id)
     return Ok()
