@@ -282,3 +282,27 @@ def test_cli_of_another_deployment_cannot_decode(message: str, tmp_path: Path) -
     assert result.returncode != 0
     assert "another deployment" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_database_failure_is_a_503_not_a_500(
+    rich_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database behind an admin call times out or fails: ServiceUnavailable (retry),
+    never an InternalError with a traceback."""
+    from sqlalchemy.exc import OperationalError
+
+    with CamsServer(world=rich_world, home=tmp_path, admin_token=TOKEN) as running:
+        assert running.state is not None
+        database = running.state.database
+
+        async def failing(*_args: object) -> object:
+            raise OperationalError("SELECT 1", {}, Exception("the server is gone"))
+
+        monkeypatch.setattr(database, "run", failing)
+        answer = httpx.get(
+            f"{running.url}/_cams/enablements",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=10,
+        )
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["Code"] == "ServiceUnavailable"

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from cams_server.cams.demo import apply_declared_world
 from cams_server.cams.ingestion import RecordError, parse_records
@@ -23,12 +26,12 @@ from cams_server.model.outcomes import OutcomeEvent, SentMessage
 from cams_server.ram.diagnostics import DiagnosticCodec
 from cams_server.ram.directory import Directory
 from cams_server.rpc.catalog import Catalog
-from cams_server.store.database import Database
+from cams_server.store.database import Database, StoreUnavailable
 from cams_server.store.enablements import list_enablements
 from cams_server.store.statistics import IngestResult
 from cams_server.store.world_repo import load_world_from
 from cams_server.wire.encoding import EncodedResponse, encode_json
-from cams_server.wire.errors import ServiceError, invalid_parameter
+from cams_server.wire.errors import ServiceError, invalid_parameter, service_unavailable
 from cams_server.wire.request import MAX_INGEST_BYTES, WireRequest
 from cams_server.wire.untrusted import parse_json
 from cams_server.world.toml_file import dump_world, parse_world
@@ -37,6 +40,8 @@ from cams_server.world.validation import WorldError, policy_warnings
 __all__ = ["AdminApi", "AdminControl"]
 
 READY_TIMEOUT = 2.0
+
+log = logging.getLogger("cams_server")
 
 
 class _LiveWorld(Protocol):
@@ -135,13 +140,17 @@ class AdminApi:
         if request.path == "/_cams/ready":
             return await self._ready(request_id)
         route = self._routes.get((request.method, request.path))
-        if route is None:  # POST /_cams/reset: async, as it reaches the call guard too
-            return await self._reset(request, request_id)
-        if request.path.startswith("/_cams/console/"):
-            # A view sums every enablement's reads: in a thread even on SQLite, so that an
-            # operator's look at the console never holds up the API's calls.
-            return await asyncio.to_thread(route, request, request_id)
-        return await self._database.run(route, request, request_id)
+        try:
+            if route is None:  # POST /_cams/reset: async, as it reaches the call guard too
+                return await self._reset(request, request_id)
+            if request.path.startswith("/_cams/console/"):
+                # A view sums every enablement's reads: in a thread even on SQLite, so that
+                # an operator's look at the console never holds up the API's calls.
+                return await asyncio.to_thread(route, request, request_id)
+            return await self._database.run(route, request, request_id)
+        except (SQLAlchemyError, StoreUnavailable, TimeoutError):
+            log.exception("%s: database failure on %s", request_id, request.path)
+            raise service_unavailable("The database could not be reached; retry.") from None
 
     async def _ready(self, request_id: str) -> EncodedResponse:
         """Each dependency's state; 503 unless all are 'ok'. Bounded by READY_TIMEOUT."""
