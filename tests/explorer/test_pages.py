@@ -394,8 +394,11 @@ def test_the_metric_pages_say_what_the_reads_take_and_give(explorer: Explorer) -
     for name in ("GetChatappTemplateMetric", "GetChatappPhoneNumberMetric"):
         text = text_of(page(explorer, f"/docs/{name}")[0])
         assert "epoch milliseconds" in text and "90 days" in text, name
-    template = text_of(page(explorer, "/docs/GetChatappTemplateMetric")[0])
+    html = page(explorer, "/docs/GetChatappTemplateMetric")[0]
+    rows = {row[0]: row for row in tables(html)["Parameter|Type|Description"]}
     for extra in ("AmountSpent", "CostPerDelivered", "CostPerUrlButtonClick"):
-        assert extra in template
+        assert extra in rows, sorted(rows)  # a row of the response table, with its type
+        assert rows[extra][1] == "number<double>"
+        assert "this server's addition" in rows[extra][2]
     enable = text_of(page(explorer, "/docs/EnableWhatsappROIMetric")[0])
     assert "Without it, it enables every space the account owns itself" in enable

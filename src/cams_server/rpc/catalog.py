@@ -359,6 +359,20 @@ def _apply_overlay(metadata: dict[str, Any], overlay: Mapping[str, Any]) -> None
         parameters = {p["name"]: p for p in metadata["apis"][name]["parameters"]}
         for parameter, schema in api.get("parameters", {}).items():
             parameters[parameter].setdefault("schema", {}).update(schema)
+        answer = metadata["apis"][name]["responses"]["200"]["schema"]
+        for path, schema in api.get("responses", {}).items():
+            _response_field(answer, path)[path.rsplit(".", 1)[-1]] = schema
+
+
+def _response_field(answer: dict[str, Any], path: str) -> dict[str, Any]:
+    """The properties that hold the field at `path` ("Data[].AmountSpent")."""
+    properties: dict[str, Any] = answer.setdefault("properties", {})
+    for part in path.split(".")[:-1]:
+        schema = properties[part.removesuffix("[]")]
+        if part.endswith("[]"):
+            schema = schema.setdefault("items", {})
+        properties = schema.setdefault("properties", {})
+    return properties
 
 
 def load_catalog(implemented: Mapping[tuple[str, str], Iterable[str]]) -> Catalog:
