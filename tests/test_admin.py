@@ -8,9 +8,7 @@ tests/worlds/rich.toml.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_tea_openapi.models import Config
 
 from cams_server.testing import CamsServer
+from tests.cli_runner import run_cli
 
 ACME = "1000000000000001"
 RITA = ("LTAI5tAcmeRita000001", "rita-secret")
@@ -246,21 +245,12 @@ def test_garbage_message_is_400(server: CamsServer, message: str, garbage: objec
 # -- the command line -----------------------------------------------------------------
 
 
-def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMS_")}
-    env["CAMS_HOME"] = str(home)
-    return subprocess.run(
-        [sys.executable, "-m", "cams_server.cli", "ram", "decode-diagnostic", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+def decode_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(home, "ram", "decode-diagnostic", *args, clean=True)
 
 
 def test_cli_prints_the_same_decoded_json(server: CamsServer, message: str) -> None:
-    result = run_cli(server.home, message)
+    result = decode_cli(server.home, message)
     assert result.returncode == 0, result.stderr
     over_http = post(server, json_body={"EncodedDiagnosticMessage": message}).json()
     assert json.loads(result.stdout) == over_http["DecodedDiagnosticMessage"]
@@ -270,7 +260,7 @@ def test_cli_prints_the_same_decoded_json(server: CamsServer, message: str) -> N
 @pytest.mark.parametrize("garbage", ["garbage", "AQ!!!!", "tampered"])
 def test_cli_refuses_garbage_cleanly(server: CamsServer, message: str, garbage: str) -> None:
     value = _tampered(message) if garbage == "tampered" else garbage
-    result = run_cli(server.home, value)
+    result = decode_cli(server.home, value)
     assert result.returncode != 0
     assert result.stdout == ""
     assert "cannot decode the message" in result.stderr
@@ -278,7 +268,7 @@ def test_cli_refuses_garbage_cleanly(server: CamsServer, message: str, garbage: 
 
 
 def test_cli_of_another_deployment_cannot_decode(message: str, tmp_path: Path) -> None:
-    result = run_cli(tmp_path, message)
+    result = decode_cli(tmp_path, message)
     assert result.returncode != 0
     assert "another deployment" in result.stderr
     assert "Traceback" not in result.stderr

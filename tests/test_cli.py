@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from cams_server.cli import cli as main_group
 from cams_server.world.toml_file import load_world, parse_world
+from tests.cli_runner import CLI, run_cli
 
-CLI = [sys.executable, "-m", "cams_server.cli"]
 WORLDS = Path(__file__).parent / "worlds"
 
 GOOD_WORLD = """\
@@ -95,15 +95,7 @@ name = "thief"
 }
 
 
-def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args],
-        env={**os.environ, "CAMS_HOME": str(home)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+cli = run_cli
 
 
 def export(home: Path) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from cams_server.testing import CamsServer
+from tests.cli_runner import CLI
 
 ROOT = Path(__file__).parents[1]
 README = ROOT / "README.md"
@@ -103,12 +104,12 @@ def test_a_readme_example_runs(
     elif example.language == "json":
         records = tmp_path / "events.jsonl"
         records.write_text(code + "\n", encoding="utf-8")
-        command = [sys.executable, "-m", "cams_server.cli", "events", "import", str(records)]
+        command = [*CLI, "events", "import", str(records)]
     elif example.language == "toml":
         world = tmp_path / "world.toml"
         world.write_text(code + "\n", encoding="utf-8")
         env["CAMS_HOME"] = str(tmp_path / "home")  # its own accounts: not the demo server's
-        command = [sys.executable, "-m", "cams_server.cli", "world", "apply", str(world)]
+        command = [*CLI, "world", "apply", str(world)]
     else:
         pytest.fail(f"{example}: no way to run a {example.language} block")
     result = subprocess.run(

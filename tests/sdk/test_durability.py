@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +14,7 @@ from typing import Any
 import pytest
 
 from cams_server.testing import CamsServer
+from tests.cli_runner import run_cli
 from tests.sdk.clients import enable, v3_client
 
 ACME = "1000000000000001"
@@ -39,14 +37,7 @@ def process_server(**kwargs: Any) -> Iterator[CamsServer]:
 
 
 def roi_list(home: Path) -> list[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "cams_server.cli", "roi", "list"],
-        env={**os.environ, "CAMS_HOME": str(home)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli(home, "roi", "list")
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
 

@@ -18,6 +18,7 @@ from cams_server.store.enablements import list_enablements
 from cams_server.store.keyring import key_source
 from cams_server.store.world_repo import apply_world, load_world_from
 from cams_server.world.toml_file import load_world
+from tests.cli_runner import run_cli
 
 WORLDS = Path(__file__).parent.parent / "worlds"
 
@@ -110,14 +111,7 @@ def test_a_live_world_apply_removes_the_demo_and_the_explorer_stops_offering_it(
     process, url = _serve(tmp_path)
     try:
         assert "LTAI5tDemo" in httpx.get(f"{url}/explorer").text
-        applied = subprocess.run(
-            [sys.executable, "-m", "cams_server.cli", "world", "apply", str(WORLDS / "rich.toml")],
-            env={**os.environ, "CAMS_HOME": str(tmp_path)},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        applied = run_cli(tmp_path, "world", "apply", str(WORLDS / "rich.toml"))
         assert applied.returncode == 0, applied.stderr
         assert "removed the demo account" in applied.stderr
         deadline = time.monotonic() + 5
