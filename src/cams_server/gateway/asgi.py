@@ -11,16 +11,16 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from cams_server.gateway.calls import CallObserver, answer
 from cams_server.gateway.pipeline import CallRecord
-from cams_server.gateway.routes import Route
+from cams_server.gateway.routes import BodyReader, Route
 from cams_server.wire import errors
 from cams_server.wire.encoding import EncodedResponse, new_request_id
 from cams_server.wire.request import WireRequest
 
-__all__ = ["GatewayApp", "read_body"]
+__all__ = ["GatewayApp", "HttpHead", "read_body"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -97,46 +97,64 @@ class GatewayApp:
         await send({"type": "http.response.body", "body": payload})
 
     async def respond(self, scope: Scope, receive: Receive) -> EncodedResponse:
+        """The answer to one ASGI HTTP request (see `answer`)."""
+        client = scope.get("client") or ("", 0)
+        return await self.answer(
+            HttpHead(
+                scope["method"],
+                scope.get("raw_path") or b"/",
+                scope.get("path", "/"),
+                scope.get("query_string", b""),
+                scope.get("headers", []),
+                client[0],
+                scope.get("scheme") == "https",
+            ),
+            partial(read_body, scope, receive),
+        )
+
+    async def answer(self, head: HttpHead, body: BodyReader) -> EncodedResponse:
         """The answer to one HTTP request, its call observed (log line, metrics). The
-        ASGI path sends it; the HTTP protocol may write it itself (gateway/protocol.py)."""
+        ASGI path sends it; the HTTP protocol (gateway/protocol.py) calls this directly
+        and writes the answer itself."""
         started = time.perf_counter()
         record = CallRecord(new_request_id())
         response = await answer(
-            record,
-            _host(scope),
-            self._route(scope, receive, record),
-            secure=scope.get("scheme") == "https",
+            record, _host(head.headers), self._route(head, body, record), secure=head.secure
         )
         if self._observer is not None:
-            client = (scope.get("client") or ("-",))[0]
             elapsed = time.perf_counter() - started
-            self._observer.observe(record, client, scope["method"], time.time(), elapsed)
+            self._observer.observe(record, head.client or "-", head.method, time.time(), elapsed)
         return response
 
-    async def _route(self, scope: Scope, receive: Receive, record: CallRecord) -> EncodedResponse:
-        path = scope.get("path", "/")
-        client = scope.get("client") or ("", 0)
+    async def _route(self, head: HttpHead, body: BodyReader, record: CallRecord) -> EncodedResponse:
         # The route is chosen from the request line; the body is read by the route, if
         # it wants it, so a refusal never reads or parses what was sent with it.
-        head = WireRequest.head(
-            scope["method"],
-            scope.get("raw_path") or b"/",
-            scope.get("query_string", b""),
-            scope.get("headers", []),
-            client[0],
-            scope.get("scheme") == "https",
+        request = WireRequest.head(
+            head.method, head.raw_path, head.query, head.headers, head.client, head.secure
         )
         for route in self._routes:
-            if route.owns(path):
+            if route.owns(head.path):
                 record.action = route.label
-                return await route.respond(head, partial(read_body, scope, receive), record)
+                return await route.respond(request, body, record)
         raise errors.invalid_action(
-            f"Path {path!r} has no API: every operation is called on / (RPC style)."
+            f"Path {head.path!r} has no API: every operation is called on / (RPC style)."
         )
 
 
-def _host(scope: Scope) -> str:
-    for name, value in scope.get("headers", []):
+class HttpHead(NamedTuple):
+    """A request's line and headers as the server read them (header names lower-case)."""
+
+    method: str
+    raw_path: bytes
+    path: str  # percent-decoded: what routes match
+    query: bytes
+    headers: list[tuple[bytes, bytes]]
+    client: str  # the client's address ("" if unknown)
+    secure: bool
+
+
+def _host(headers: list[tuple[bytes, bytes]]) -> str:
+    for name, value in headers:
         if name == b"host":
             return str(value.decode("latin-1"))
     return ""

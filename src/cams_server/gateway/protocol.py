@@ -1,16 +1,26 @@
-"""The HTTP protocol: uvicorn's httptools protocol with bounds, answering refusals in JSON.
+"""The HTTP protocol: HTTP/1.1 read with httptools, answered by the gateway, bounded.
+
+Each connection is one `GatewayHttpProtocol`. It parses requests with httptools (the C
+parser uvicorn uses), hands each one to `GatewayApp.answer` and writes the answer in one
+write. It plugs into `uvicorn.Server` as its protocol class, so start-up, signals,
+graceful shutdown, TLS and the lifespan stay uvicorn's; what it replaces is uvicorn's
+per-request cycle (an ASGI scope, a cycle object, an event, two sends and two writes per
+call), which cost more than the gateway's own checks (bench/README.md has the numbers).
 
 uvicorn bounds neither the size of a request head nor the time a client may take to
-send one, nor the number of open connections: an 8 MB header is parsed, an
-unterminated one grows without end, and idle or slow connections are kept until file
-descriptors run out. This protocol keeps every connection within `HttpLimits`:
+send one, nor the number of open connections. This protocol keeps every connection
+within `HttpLimits`:
 
-- a request head (request line and headers) of at most `max_head_bytes`, else 431;
+- a request head (request line and headers) of at most `max_head_bytes` and
+  `max_headers` lines, else 431;
 - a head completed within `head_timeout` of its first byte, a body within
   `body_timeout` of the head's end, else 408, and the connection closed;
 - a connection with no request in progress closed after `keep_alive_timeout`;
 - at most `max_connections` open connections per process: one more is answered 503
-  and closed at once, so the connections already open keep working.
+  and closed at once, so the connections already open keep working;
+- at most `max_pipelined` requests read ahead of the one being answered (429), and
+  request bodies of all connections within `max_body_bytes_in_flight` (503);
+- an answer the client does not read within `send_timeout`: the connection dropped.
 
 A request it cannot parse, or refuses, is answered the way every other error is: a
 JSON body with a `RequestId`, and one log line.
@@ -20,29 +30,38 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import unquote
 
+import httptools
 import uvicorn
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import (
-    STATUS_LINE,
-    HttpToolsProtocol,
-    RequestResponseCycle,
-)
 from uvicorn.server import ServerState
 
-from cams_server.gateway.asgi import GatewayApp
+from cams_server.gateway.asgi import GatewayApp, HttpHead
 from cams_server.tls import TlsFiles
 from cams_server.wire import errors
 from cams_server.wire.encoding import EncodedResponse, encode_error, new_request_id
 from cams_server.wire.errors import ServiceError
 
-__all__ = ["ConnectionDeadlines", "GatewayHttpProtocol", "HttpLimits", "uvicorn_config"]
+__all__ = [
+    "ConnectionDeadlines",
+    "GatewayHttpProtocol",
+    "HttpLimits",
+    "TrustedProxies",
+    "uvicorn_config",
+]
 
 log = logging.getLogger("cams_server.calls")
+
+# Body bytes read ahead of a route that has not asked for them yet: beyond this the
+# connection stops reading until it does (as uvicorn's flow control does).
+_READ_AHEAD = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +82,53 @@ class HttpLimits:
     max_body_bytes_in_flight: int = 64 * 1024 * 1024
 
 
-class _StopParsing(Exception):
-    """Raised in a parser callback to abort the read (see `on_headers_complete`)."""
+class TrustedProxies:
+    """The proxies whose X-Forwarded-For / -Proto are believed (`--trusted-proxy`).
+
+    Only from these: otherwise any client could choose its own `acs:SourceIp` and
+    `acs:SecureTransport`. The client is the right-most X-Forwarded-For address that is
+    not itself a trusted proxy (the one the first trusted proxy saw), as uvicorn's
+    proxy-headers middleware takes it.
+    """
+
+    def __init__(self, proxies: tuple[str, ...]) -> None:
+        self._networks = tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
+        self._trusted: dict[str, bool] = {}  # address -> trusted, for the addresses seen
+
+    def __bool__(self) -> bool:
+        return bool(self._networks)
+
+    def __contains__(self, host: str) -> bool:
+        known = self._trusted.get(host)
+        if known is None:
+            try:
+                address = ipaddress.ip_address(host)
+                known = any(address in network for network in self._networks)
+            except ValueError:
+                known = False
+            if len(self._trusted) < 4096:  # addresses seen: bounded, whoever connects
+                self._trusted[host] = known
+        return known
+
+    def apply(
+        self, client: str, secure: bool, headers: list[tuple[bytes, bytes]]
+    ) -> tuple[str, bool]:
+        """(client address, secure) as the trusted proxy in front of `client` reports them."""
+        if client not in self:
+            return client, secure
+        forwarded: list[str] = []
+        for name, value in headers:
+            if name == b"x-forwarded-proto":
+                proto = value.decode("latin-1").strip()
+                if proto in ("http", "https"):
+                    secure = proto == "https"
+            elif name == b"x-forwarded-for":
+                forwarded += value.decode("latin-1").split(",")
+        hops = [hop.strip() for hop in forwarded if hop.strip()]
+        for hop in reversed(hops):
+            if hop not in self:
+                return hop, secure
+        return (hops[0] if hops else client), secure
 
 
 class ConnectionDeadlines:
@@ -111,28 +175,55 @@ _TOO_MANY_PIPELINED = ServiceError(
     "Too many requests were sent ahead of their answers on one connection: wait for "
     "each answer, or open more connections.",
 )
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
-class _Trailers(list[tuple[bytes, bytes]]):
-    """Where the trailers of a chunked body go: at most `max_headers` lines and
-    `max_head_bytes` bytes, then parsing stops (431)."""
+class _StopParsing(Exception):
+    """Raised in a parser callback to abort the read; `refusal` says why."""
 
-    def __init__(self, limits: HttpLimits) -> None:
-        super().__init__()
-        self._limits = limits
-        self._size = 0
-
-    full = False
-
-    def append(self, item: tuple[bytes, bytes]) -> None:
-        self._size += len(item[0]) + len(item[1]) + 4
-        if len(self) >= self._limits.max_headers or self._size > self._limits.max_head_bytes:
-            self.full = True
-            raise _StopParsing
-        super().append(item)
+    def __init__(self, refusal: ServiceError) -> None:
+        super().__init__(refusal.code)
+        self.refusal = refusal
 
 
-class GatewayHttpProtocol(HttpToolsProtocol):
+class _Exchange:
+    """One request on a connection: its head, its body as it arrives, and whether it has
+    been answered."""
+
+    __slots__ = (
+        "answered",
+        "body",
+        "body_size",
+        "complete",
+        "continue_sent",
+        "expects_continue",
+        "head",
+        "keep_alive",
+        "lost",
+        "waiter",
+    )
+
+    def __init__(self, head: HttpHead, keep_alive: bool, expects_continue: bool) -> None:
+        self.head = head
+        self.keep_alive = keep_alive
+        self.expects_continue = expects_continue
+        self.continue_sent = False
+        self.body: list[bytes] = []
+        self.body_size = 0
+        self.complete = False  # the whole body has arrived
+        self.lost = False  # the connection closed first
+        self.answered = False
+        self.waiter: asyncio.Future[None] | None = None  # a route waiting for body bytes
+
+    def wake(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
+class GatewayHttpProtocol(asyncio.Protocol):
+    """One HTTP/1.1 connection (see the module's docstring)."""
+
     def __init__(
         self,
         config: Config,
@@ -142,25 +233,46 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         *,
         limits: HttpLimits,
         deadlines: ConnectionDeadlines,
-        direct: GatewayApp | None = None,
+        app: GatewayApp | None = None,
+        proxies: TrustedProxies | None = None,
     ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
+        self.loop = _loop or asyncio.get_event_loop()
+        self.server_state = server_state
+        # uvicorn's server shuts down every protocol in this set (its type names its own).
+        self.connections = cast(set[Any], server_state.connections)
+        self.tasks = server_state.tasks
+        self._app = app
+        self._proxies = proxies
         self._limits = limits
         self._deadlines = deadlines
-        self._direct = direct
+        self._parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport = cast(asyncio.Transport, None)
+        self._client = ""
+        self._secure = False
         self.due = _NEVER  # when the current phase must end (loop time)
         self._expired: Callable[[], None] = self._idle_expired  # what then happens
-        self._reading_head = False  # a request head has begun and is not complete
-        self._in_body = False  # a request's head is complete, its body is not
-        self._head_bytes = 0  # bytes received since the current head began
-        self._body_bytes = 0  # bytes received since the current head ended
-        self._refusal: ServiceError | None = None  # why parsing was stopped
         self._paused_due: tuple[float, Callable[[], None]] | None = None  # while writes stall
+        # The request being parsed: its URL and headers, then (from the head's end) its
+        # exchange, which gets the body.
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_bytes = 0  # bytes received since the current head began
+        self._reading_head = False  # a request head has begun and is not complete
+        self._parsing: _Exchange | None = None  # head complete, body not yet
+        self._trailer_lines = 0
+        # Requests in answer order: the first is being answered, the rest wait for it.
+        self._queue: deque[_Exchange] = deque()
+        self._reading_paused = False
+        self._closing_after_answers = False
 
     # -- connection ----------------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.connections.add(self)
+        peer = transport.get_extra_info("peername")
+        self._client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        self._secure = transport.get_extra_info("sslcontext") is not None
         if len(self.connections) > self._limits.max_connections:
             self._refuse(
                 errors.service_unavailable(
@@ -173,19 +285,43 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self._arm(self._limits.keep_alive_timeout, self._idle_expired)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.connections.discard(self)
         self._deadlines.discard(self)
-        self._release_body_bytes()
-        super().connection_lost(exc)
+        if self._parsing is not None:
+            self._release_body_bytes(self._parsing)
+        for exchange in self._queue:
+            exchange.lost = True
+            exchange.wake()
 
     def data_received(self, data: bytes) -> None:
-        if not self._in_body:
+        if self._parsing is None:
             if not self._reading_head:
                 self._reading_head = True
                 self._head_bytes = 0
-                if self.cycle is None or self.cycle.response_complete:
+                if not self._queue:
                     self._arm(self._limits.head_timeout, self._head_expired)
             self._head_bytes += len(data)
-        super().data_received(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # An Upgrade (WebSocket, h2c) is not offered: the request is answered as a
+            # plain one, and the connection closes after it (what follows is not HTTP/1.1).
+            self._close_after_answers()
+            return
+        except httptools.HttpParserError as exc:
+            stop = exc.__context__  # what a callback raised
+            if isinstance(stop, _StopParsing):
+                self._refuse(stop.refusal)
+                return
+            self._refuse(
+                ServiceError(
+                    "MalformedRequest",
+                    400,
+                    f"The HTTP request could not be parsed ({exc}): send a well-formed "
+                    "HTTP/1.1 request, as the official SDKs do.",
+                )
+            )
+            return
         # A head still incomplete past the limit (an endless header) is refused with at
         # most one read beyond it held in memory. Checked after parsing, so that a head
         # and its body arriving in one read are not taken for one long head; a complete
@@ -195,125 +331,207 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
     # -- parser callbacks ----------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+        self._trailer_lines = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._parsing is not None:  # a trailer of a chunked body: counted, not kept
+            self._trailer_lines += 1
+            if self._trailer_lines > self._limits.max_headers:
+                raise _StopParsing(self._head_too_large())
+            return
+        self._headers.append((name.lower(), value))
+
     def on_headers_complete(self) -> None:
-        if (
-            len(self.headers) > self._limits.max_headers
-            or self._head_size() > self._limits.max_head_bytes
-        ):
-            # The one way to stop httptools mid-read is an error from a callback; uvicorn
-            # answers it through `send_400_response`, which sends this refusal instead.
-            self._refusal = self._head_too_large()
-            raise _StopParsing
-        if self.pipeline and len(self.pipeline) >= self._limits.max_pipelined:
-            self._refusal = _TOO_MANY_PIPELINED
-            raise _StopParsing
-        self._reading_head, self._in_body = False, True
-        self._body_bytes = 0
-        if self.cycle is None or self.cycle.response_complete:
+        headers = self._headers
+        size = len(self._url) + sum(len(name) + len(value) + 4 for name, value in headers)
+        if len(headers) > self._limits.max_headers or size > self._limits.max_head_bytes:
+            raise _StopParsing(self._head_too_large())
+        if len(self._queue) > self._limits.max_pipelined:
+            raise _StopParsing(_TOO_MANY_PIPELINED)
+        parser = self._parser
+        try:
+            url = httptools.parse_url(self._url)
+        except httptools.HttpParserInvalidURLError:
+            raise _StopParsing(
+                errors.invalid_parameter(
+                    "Path", "The request target is not a valid URL path: send /?<query>."
+                )
+            ) from None
+        raw_path = url.path or b"/"
+        client, secure = self._client, self._secure
+        if self._proxies:
+            client, secure = self._proxies.apply(client, secure, headers)
+        expects_continue = False
+        for name, value in headers:
+            if name == b"expect" and value.lower() == b"100-continue":
+                expects_continue = True
+        head = HttpHead(
+            parser.get_method().decode("ascii"),
+            raw_path,
+            unquote(raw_path.decode("latin-1")),
+            url.query or b"",
+            headers,
+            client,
+            secure,
+        )
+        exchange = _Exchange(head, parser.should_keep_alive(), expects_continue)
+        self._reading_head = False
+        self._parsing = exchange
+        self._queue.append(exchange)
+        if len(self._queue) == 1:
             self._arm(self._limits.body_timeout, self._body_expired)
-        super().on_headers_complete()
-        # Trailers of a chunked body arrive through `on_header` after this: they go to a
-        # bounded list of their own, not into the scope's headers.
-        self.headers = _Trailers(self._limits)
+            self._start(exchange)
+        else:
+            self._pause_reading()  # until the answers before it are written
 
     def on_body(self, body: bytes) -> None:
+        exchange = self._parsing
+        assert exchange is not None
+        if exchange.answered:
+            return  # answered before its body ended (a refusal): the rest is not kept
         # Body bytes count against the process's budget until their request is complete:
         # a flood of large bodies gets 503, not the process's memory.
-        self._body_bytes += len(body)
+        exchange.body_size += len(body)
+        exchange.body.append(body)
         self._deadlines.body_bytes += len(body)
         if self._deadlines.body_bytes > self._limits.max_body_bytes_in_flight:
-            self._refusal = _BODIES_IN_FLIGHT
-            raise _StopParsing
-        super().on_body(body)
+            raise _StopParsing(_BODIES_IN_FLIGHT)
+        if exchange.waiter is not None:
+            exchange.wake()
+        elif exchange.body_size > _READ_AHEAD:
+            self._pause_reading()  # until its route reads the body (or answers without)
 
     def on_message_complete(self) -> None:
-        self._reading_head = self._in_body = False
-        self._release_body_bytes()
-        super().on_message_complete()
-        if self.cycle is not None and self.cycle.response_complete:
-            # Answered before its body ended (a refusal): now simply idle.
-            self._arm(self._limits.keep_alive_timeout, self._idle_expired)
-        else:
-            self.due = _NEVER  # the application has the request: not the client's turn
+        exchange = self._parsing
+        assert exchange is not None
+        self._parsing = None
+        self._reading_head = False
+        exchange.complete = True
+        self._release_body_bytes(exchange)
+        exchange.wake()
+        if exchange is self._queue[0]:
+            if exchange.answered:  # answered before its body ended: now simply idle
+                self._arm(self._limits.keep_alive_timeout, self._idle_expired)
+            else:
+                self.due = _NEVER  # the application has the request: not the client's turn
 
-    def on_response_complete(self) -> None:
-        # uvicorn's own, but for its keep-alive timer (a timer handle per call): the idle
-        # deadline below replaces it, as one mechanism for every connection deadline.
-        self.server_state.total_requests += 1
-        if self.transport.is_closing():
-            return
-        self.flow.resume_reading()
-        if self.pipeline:
-            cycle, app = self.pipeline.pop()
-            self._start_asgi_task(cycle, app)
-            return
-        if self._reading_head:
-            self._arm(self._limits.head_timeout, self._head_expired)
-        elif self._in_body:
-            self._arm(self._limits.body_timeout, self._body_expired)
-        else:
-            self._arm(self._limits.keep_alive_timeout, self._idle_expired)
+    def _release_body_bytes(self, exchange: _Exchange) -> None:
+        if exchange.body_size and not exchange.answered:
+            self._deadlines.body_bytes -= exchange.body_size
 
-    def _release_body_bytes(self) -> None:
-        self._deadlines.body_bytes -= self._body_bytes
-        self._body_bytes = 0
+    # -- answering -----------------------------------------------------------------------
 
-    # -- answering without an ASGI send -------------------------------------------------
-
-    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
-        """With `direct`, the request is answered by `GatewayApp.respond` and the answer
-        written here in one write: the same answer, without the ASGI messages and
-        uvicorn's two writes per call (bench/README.md has the numbers)."""
-        if self._direct is None or app is not self.app:
-            super()._start_asgi_task(cycle, app)
-            return
-        task = self.loop.create_task(self._answer_directly(cycle, self._direct))
+    def _start(self, exchange: _Exchange) -> None:
+        task = self.loop.create_task(self._answer(exchange))
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
 
-    async def _answer_directly(self, cycle: RequestResponseCycle, direct: GatewayApp) -> None:
+    async def _answer(self, exchange: _Exchange) -> None:
+        assert self._app is not None, "the protocol answers through a GatewayApp"
         try:
-            # uvicorn's typed scope and events are the plain mappings the app reads.
-            scope = cast(MutableMapping[str, Any], cycle.scope)
-            receive = cast(Callable[[], Awaitable[MutableMapping[str, Any]]], cycle.receive)
-            response = await direct.respond(scope, receive)
-        except Exception:  # `respond` answers every error itself: this would be a bug
+            response = await self._app.answer(
+                exchange.head, functools.partial(self._read_body, exchange)
+            )
+        except Exception:  # `answer` answers every error itself: this would be a bug
             log.exception("the answer to a request failed")
             response = encode_error(errors.internal_error(), new_request_id(), "")
-        if cycle.disconnected or self.transport.is_closing():
+        self._answered(exchange, response)
+
+    def _answered(self, exchange: _Exchange, response: EncodedResponse) -> None:
+        if not exchange.complete and exchange.body_size:
+            self._deadlines.body_bytes -= exchange.body_size  # no longer kept
+        exchange.answered = True
+        exchange.body = []
+        if self.transport.is_closing() or exchange.lost:
             return
-        head_only = cycle.scope["method"] == "HEAD"
-        self.transport.write(
-            _http_answer(response, close=not cycle.keep_alive, head_only=head_only)
+        keep_alive = exchange.keep_alive and not (
+            self._closing_after_answers and len(self._queue) == 1
         )
-        # What uvicorn's `RequestResponseCycle.send` does once a response is complete.
-        cycle.response_started = cycle.response_complete = True
-        cycle.message_event.set()
-        if not cycle.keep_alive:
-            self.transport.close()
-        cycle.on_response()
+        head_only = exchange.head.method == "HEAD"
+        self.transport.write(_http_answer(response, close=not keep_alive, head_only=head_only))
+        if self._queue and self._queue[0] is exchange:
+            self._queue.popleft()
+        self.server_state.total_requests += 1
+        if not keep_alive:
+            self._close()
+            return
+        if self._queue:
+            following = self._queue[0]
+            if self._parsing is following:
+                self._arm(self._limits.body_timeout, self._body_expired)
+            else:
+                self.due = _NEVER
+            self._start(following)
+            if len(self._queue) == 1 and not self._closing_after_answers:
+                self._resume_reading()
+            return
+        if not self._closing_after_answers:
+            self._resume_reading()
+        if self._parsing is exchange:  # answered before its body ended
+            self._arm(self._limits.body_timeout, self._body_expired)
+        elif self._reading_head:
+            self._arm(self._limits.head_timeout, self._head_expired)
+        else:
+            self._arm(self._limits.keep_alive_timeout, self._idle_expired)
+
+    async def _read_body(self, exchange: _Exchange, limit: int) -> bytes:
+        """The request's body (a route's `BodyReader`); refused (413) as soon as it is
+        known to be over `limit` bytes, and never part of one (the connection closed)."""
+        if exchange.complete:
+            if exchange.body_size > limit:
+                raise errors.request_too_large(limit)
+            return b"".join(exchange.body)
+        for name, value in exchange.head.headers:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                raise errors.request_too_large(limit)  # before a byte of it is read
+        if exchange.expects_continue and not exchange.continue_sent:
+            exchange.continue_sent = True
+            self.transport.write(_CONTINUE)
+        self._resume_reading()
+        while not exchange.complete:
+            if exchange.lost or self.transport.is_closing():
+                raise errors.incomplete_body()
+            if exchange.body_size > limit:
+                raise errors.request_too_large(limit)
+            exchange.waiter = self.loop.create_future()
+            await exchange.waiter
+        if exchange.body_size > limit:
+            raise errors.request_too_large(limit)
+        return b"".join(exchange.body)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused and not self._closing_after_answers:
+            self._reading_paused = False
+            self.transport.resume_reading()
 
     # -- writes the client does not read -------------------------------------------------
 
     def pause_writing(self) -> None:
         """The client stopped reading: it has `send_timeout` to start again."""
-        super().pause_writing()
         self._paused_due = (self.due, self._expired)
         self._arm(self._limits.send_timeout, self._send_stalled)
 
     def resume_writing(self) -> None:
-        super().resume_writing()
         paused, self._paused_due = self._paused_due, None
         if paused is not None and self._expired == self._send_stalled:
             self.due, self._expired = paused  # unless a phase began meanwhile
 
     def _send_stalled(self) -> None:
-        log.info("%s - - - - closed: the answer was not read", self._client_ip())
+        log.info("%s - - - - closed: the answer was not read", self._client or "-")
         self.transport.abort()  # closing would wait for the unread answer forever
-
-    def _head_size(self) -> int:
-        """The request line and headers as parsed (the line's method and version aside)."""
-        return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
 
     # -- deadlines -----------------------------------------------------------------------
 
@@ -340,7 +558,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         )
 
     def _body_expired(self) -> None:
-        if self.cycle is not None and self.cycle.response_started:
+        if self._queue and self._queue[0].answered:
             self._close()  # already answered: the rest of the body is not awaited
             return
         self._refuse(
@@ -360,32 +578,37 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         Answers go out in request order: while an earlier request on this connection is
         still being answered, the connection instead stops reading and closes after its
         last answer (a refusal written now would answer the wrong request). A request
-        whose body is being read is refused at once (its handler, waiting for the body,
-        sees a disconnect), unless its own answer has begun: then the connection drops.
+        whose body is being read is refused at once (its route, waiting for the body,
+        sees a disconnect).
         """
         self.due = _NEVER
         if self.transport.is_closing():
             return
         request_id = new_request_id()
-        log.info("%s %s - - - %d %s", request_id, self._client_ip(), error.status, error.code)
-        cycle = self.cycle
-        if self.pipeline or (
-            cycle is not None and not self._in_body and not (cycle.response_complete)
-        ):
+        log.info("%s %s - - - %d %s", request_id, self._client or "-", error.status, error.code)
+        waiting = [e for e in self._queue if e is not self._parsing]
+        if waiting:
             self._close_after_answers()
             return
-        if cycle is not None and cycle.response_started and not cycle.response_complete:
-            self.transport.abort()
-            return
+        if self._parsing is not None:
+            self._parsing.lost = True
+            self._parsing.wake()
         self.transport.write(_http_answer(encode_error(error, request_id, ""), close=True))
         self._close()
 
     def _close_after_answers(self) -> None:
         """Read no more; close once the requests already read are answered."""
-        last = self.pipeline[0][0] if self.pipeline else self.cycle
-        if last is not None:
-            last.keep_alive = False
-        self.flow.pause_reading()
+        if self._parsing is not None and self._parsing in self._queue:
+            self._queue.remove(self._parsing)  # its body will not arrive: not answered
+            self._release_body_bytes(self._parsing)
+            self._parsing.lost = True
+            self._parsing = None
+        if not self._queue:
+            self._close()
+            return
+        self._closing_after_answers = True
+        self._pause_reading()
+        self._reading_paused = True
         # Bounded even so: the answers must be sent (and read) within `send_timeout`.
         self._arm(self._limits.send_timeout, self._send_stalled)
 
@@ -398,9 +621,6 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         else:
             self.transport.close()
 
-    def _client_ip(self) -> str:
-        return self.client[0] if self.client else "-"
-
     def _head_too_large(self) -> ServiceError:
         return ServiceError(
             "RequestHeaderFieldsTooLarge",
@@ -409,36 +629,53 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             "send a request head (URL and headers) below that size.",
         )
 
-    def send_400_response(self, msg: str) -> None:
-        refusal, self._refusal = self._refusal, None
-        if refusal is None and isinstance(self.headers, _Trailers) and self.headers.full:
-            refusal = self._head_too_large()
-        self._refuse(
-            refusal
-            or ServiceError(
-                "MalformedRequest",
-                400,
-                f"The HTTP request could not be parsed ({msg}): send a well-formed "
-                "HTTP/1.1 request, as the official SDKs do.",
-            )
-        )
-
     def shutdown(self) -> None:
-        """Close idle connections at once, TLS ones included.
+        """Called by uvicorn's server to shut down: idle connections close at once (TLS
+        ones aborted: an idle TLS connection's `close()` waits for the client's
+        close_notify, which a pooled SDK connection never sends), a busy one after the
+        answer in progress."""
+        if self.transport.is_closing():
+            return
+        if not self._queue:
+            if self.transport.get_extra_info("sslcontext") is not None:
+                self.transport.abort()
+            else:
+                self.transport.close()
+            return
+        self._closing_after_answers = True
+        self._pause_reading()
 
-        An idle TLS connection's `close()` waits for the client's close_notify, which
-        a pooled SDK connection never sends; shutdown would stall for half a minute.
-        """
-        idle = self.cycle is None or self.cycle.response_complete
-        super().shutdown()
-        if idle and self.transport.get_extra_info("sslcontext") is not None:
-            self.transport.abort()
+
+_REASONS = {
+    200: b"OK",
+    302: b"Found",
+    304: b"Not Modified",
+    400: b"Bad Request",
+    401: b"Unauthorized",
+    403: b"Forbidden",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+    408: b"Request Timeout",
+    409: b"Conflict",
+    413: b"Content Too Large",
+    429: b"Too Many Requests",
+    431: b"Request Header Fields Too Large",
+    500: b"Internal Server Error",
+    503: b"Service Unavailable",
+}
+_STATUS_LINES = {
+    status: b"HTTP/1.1 %d %s\r\n" % (status, reason) for status, reason in _REASONS.items()
+}
+
+
+def _status_line(status: int) -> bytes:
+    return _STATUS_LINES.get(status) or b"HTTP/1.1 %d \r\n" % status
 
 
 def _http_answer(response: EncodedResponse, close: bool, head_only: bool = False) -> bytes:
     """The bytes of one HTTP/1.1 answer, head and body, written in one write."""
     status, headers, payload = response
-    parts = [STATUS_LINE[status]]
+    parts = [_status_line(status)]
     parts += [name + b": " + value + b"\r\n" for name, value in headers]
     parts.append(b"content-length: %d\r\n" % len(payload))
     if close:
@@ -456,17 +693,18 @@ def uvicorn_config(
     trusted_proxies: tuple[str, ...] = (),
     limits: HttpLimits | None = None,
 ) -> uvicorn.Config:
-    """The uvicorn configuration every cams-server process uses.
+    """The uvicorn configuration every cams-server process uses: uvicorn's server (start,
+    signals, shutdown, TLS, lifespan) with this module's protocol.
 
-    X-Forwarded-For / -Proto are honoured only from `trusted_proxies`: otherwise any
-    client could choose its own `acs:SourceIp` and `acs:SecureTransport`.
+    X-Forwarded-For / -Proto are honoured only from `trusted_proxies` (`TrustedProxies`).
     """
     limits = limits or HttpLimits()
-    # The answers are written by the protocol itself, unless uvicorn's proxy-headers
-    # middleware must rewrite the client's address first (trusted proxies).
-    direct = app if isinstance(app, GatewayApp) and not trusted_proxies else None
     protocol = functools.partial(
-        GatewayHttpProtocol, limits=limits, deadlines=ConnectionDeadlines(), direct=direct
+        GatewayHttpProtocol,
+        limits=limits,
+        deadlines=ConnectionDeadlines(),
+        app=app if isinstance(app, GatewayApp) else None,
+        proxies=TrustedProxies(trusted_proxies),
     )
     return uvicorn.Config(
         app,
@@ -478,8 +716,7 @@ def uvicorn_config(
         server_header=False,
         date_header=False,
         timeout_keep_alive=max(1, int(limits.keep_alive_timeout)),
-        proxy_headers=bool(trusted_proxies),
-        forwarded_allow_ips=list(trusted_proxies) or None,
+        proxy_headers=False,  # the protocol applies them, from trusted proxies only
         ssl_certfile=None if tls is None else str(tls.cert),
         ssl_keyfile=None if tls is None else str(tls.key),
     )

@@ -1,0 +1,188 @@
+"""HTTP/1.1 as the gateway's own protocol reads and answers it (gateway/protocol.py):
+pipelined answers in order, Expect: 100-continue, HEAD, HTTP/1.0, Upgrade, bodies that
+arrive in pieces, and X-Forwarded-For from trusted proxies only. Raw sockets, since these
+are bytes no SDK sends; a signed call through the official SDK is in every other test.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cams_server.gateway.protocol import TrustedProxies
+from cams_server.testing import CamsServer
+from tests.gateway.test_http_limits import connect, read_answer, read_until_closed
+from tests.sdk.wire_asserts import assert_still_serving, parse_response
+
+
+@pytest.fixture(scope="module")
+def server(rich_world: Path) -> Iterator[CamsServer]:
+    with CamsServer(world=rich_world) as srv:
+        yield srv
+
+
+def _request(server: CamsServer, path: str, method: str = "GET", extra: str = "") -> bytes:
+    return f"{method} {path} HTTP/1.1\r\nHost: {server.endpoint}\r\n{extra}\r\n".encode()
+
+
+def _answers(sock: socket.socket, count: int) -> list[bytes]:
+    """`count` answers off one connection, split by their Content-Length."""
+    data, answers = b"", []
+    while len(answers) < count:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if sep:
+            length = int(parse_response(head + sep).headers.get("content-length", "0"))
+            if len(rest) >= length:
+                answers.append(head + sep + rest[:length])
+                data = rest[length:]
+                continue
+        chunk = sock.recv(65536)
+        assert chunk, (answers, data)
+        data += chunk
+    return answers
+
+
+def _body(answer: bytes) -> dict[str, object]:
+    return dict(json.loads(parse_response(answer).body))
+
+
+def test_pipelined_requests_are_answered_in_order(server: CamsServer) -> None:
+    sock = connect(server)
+    paths = [f"/nowhere-{i}" for i in range(5)]
+    sock.sendall(b"".join(_request(server, path) for path in paths))
+    for path, answer in zip(paths, _answers(sock, len(paths)), strict=True):
+        assert path in str(_body(answer)["Message"]), answer
+    sock.close()
+
+
+def test_expect_continue_gets_100_then_the_answer(server: CamsServer) -> None:
+    """curl sends `Expect: 100-continue` before a body over 1 KB and waits for it."""
+    sock = connect(server)
+    body = b"Action=EnableWhatsappROIMetric&Version=2020-06-06&CustSpaceId=" + b"x" * 2000
+    sock.sendall(
+        _request(
+            server,
+            "/",
+            "POST",
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n",
+        )
+    )
+    interim = sock.recv(65536)
+    assert interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), interim
+    sock.sendall(body)
+    rest = interim[len(b"HTTP/1.1 100 Continue\r\n\r\n") :]
+    answer = rest if b"\r\n\r\n" in rest else read_answer(sock)
+    # Read whole, then refused for what it lacks (a signature), not for how it came.
+    assert _body(answer)["Code"] == "IncompleteSignature", answer
+    sock.close()
+
+
+def test_head_is_answered_without_a_body(server: CamsServer) -> None:
+    sock = connect(server)
+    sock.sendall(_request(server, "/headed", "HEAD") + _request(server, "/nowhere"))
+    data = b""
+    while data.count(b"HTTP/1.1 ") < 2 or not data.endswith(b"}"):
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    first, _, second = data.partition(b"\r\n\r\n")
+    # The length of the body a GET would get, and no body: the next answer follows.
+    assert int(parse_response(first + b"\r\n\r\n").headers["content-length"]) > 0
+    assert second.startswith(b"HTTP/1.1 ") and b"/nowhere" in second, second
+    assert b"/headed" not in data
+    sock.close()
+
+
+def test_http_1_0_closes_after_its_answer(server: CamsServer) -> None:
+    sock = connect(server)
+    sock.sendall(b"GET /nowhere HTTP/1.0\r\n\r\n")
+    data, _ = read_until_closed(sock)
+    sock.close()
+    assert data.startswith(b"HTTP/1.1 ") and b"connection: close" in data.lower(), data
+
+
+def test_an_upgrade_is_answered_plainly_and_the_connection_closed(server: CamsServer) -> None:
+    sock = connect(server)
+    sock.sendall(
+        _request(server, "/nowhere", extra="Connection: Upgrade\r\nUpgrade: websocket\r\n")
+        + b"\x81\x85not http at all"
+    )
+    data, _ = read_until_closed(sock)
+    sock.close()
+    assert data.count(b"HTTP/1.1 ") == 1 and b"/nowhere" in data, data
+    assert_still_serving(server.endpoint)
+
+
+def test_a_body_in_pieces_is_read_whole(server: CamsServer) -> None:
+    """A chunked form body sent in several writes is one request, read to its end."""
+    sock = connect(server)
+    sock.sendall(
+        _request(
+            server,
+            "/",
+            "POST",
+            "Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n",
+        )
+    )
+    for piece in (b"Action=EnableWhatsappROIMetric", b"&Version=2020-06-06", b"&CustSpaceId=x"):
+        sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+    sock.sendall(b"0\r\n\r\n")
+    answer = read_answer(sock)
+    assert _body(answer)["Code"] == "IncompleteSignature", answer
+    sock.sendall(_request(server, "/nowhere"))  # the connection is still good
+    assert b"/nowhere" in read_answer(sock)
+    sock.close()
+
+
+def test_a_body_over_the_limit_is_413_before_it_is_read(server: CamsServer) -> None:
+    sock = connect(server)
+    sock.sendall(
+        _request(
+            server,
+            "/",
+            "POST",
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 10000000\r\n",
+        )
+    )
+    answer = read_answer(sock)  # not a byte of the body was sent
+    assert parse_response(answer).status == 413, answer
+    sock.close()
+
+
+def test_a_peer_that_leaves_mid_body_costs_nothing(server: CamsServer) -> None:
+    for _ in range(20):
+        sock = connect(server)
+        sock.sendall(
+            _request(
+                server,
+                "/",
+                "POST",
+                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 5000\r\n",
+            )
+            + b"Action=" * 100
+        )
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.close()  # a reset, mid-body
+    assert_still_serving(server.endpoint)
+
+
+def test_forwarded_addresses_are_believed_from_trusted_proxies_only() -> None:
+    proxies = TrustedProxies(("10.0.0.0/8", "192.0.2.7"))
+    forwarded = [(b"x-forwarded-for", b"203.0.113.5, 10.1.2.3"), (b"x-forwarded-proto", b"https")]
+    # From a trusted proxy: the right-most address that is not a trusted proxy.
+    assert proxies.apply("10.9.9.9", False, forwarded) == ("203.0.113.5", True)
+    assert proxies.apply("192.0.2.7", False, forwarded) == ("203.0.113.5", True)
+    # From anyone else: the peer as it is, whatever it claims.
+    assert proxies.apply("198.51.100.1", False, forwarded) == ("198.51.100.1", False)
+    # A forged left-most hop behind a trusted chain is not taken over the real one.
+    chain = [(b"x-forwarded-for", b"1.2.3.4"), (b"x-forwarded-for", b"203.0.113.9, 10.0.0.2")]
+    assert proxies.apply("10.0.0.1", False, chain) == ("203.0.113.9", False)
+    # A scheme other than http/https is ignored; no X-Forwarded-For keeps the peer.
+    odd = [(b"x-forwarded-proto", b"gopher")]
+    assert proxies.apply("10.0.0.1", True, odd) == ("10.0.0.1", True)
+    assert not TrustedProxies(())
