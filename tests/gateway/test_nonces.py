@@ -119,6 +119,45 @@ def test_every_nonce_is_still_seen_after_the_table_grows() -> None:
     assert all(store.remember("k", nonce, EXPIRES, NOW) is False for nonce in nonces)
 
 
+def test_the_table_grows_in_steps_and_forgets_nothing_meanwhile() -> None:
+    """Growing moves the old table a few slots per call, not all at once (a 1.6-million-
+    slot rehash stopped the server for half a second): while it moves, every nonce is
+    still seen, a replay of one not yet moved is refused, and new ones are kept."""
+    store = MemoryNonceStore()
+    kept = []
+    while not store.growing:
+        kept.append(f"n-{len(kept)}")
+        assert store.remember("k", kept[-1], EXPIRES, NOW) is True
+    calls_while_growing = 0
+    while store.growing:
+        assert store.remember("k", kept[calls_while_growing], EXPIRES, NOW) is False
+        kept.append(f"m-{calls_while_growing}")
+        assert store.remember("k", kept[-1], EXPIRES, NOW) is True
+        calls_while_growing += 1
+    # The 1,024-slot table moved 8 slots a call: spread over more than a hundred calls.
+    assert calls_while_growing >= 1024 // 8 - 1
+    assert store.size() == len(kept)
+    assert all(store.remember("k", nonce, EXPIRES, NOW) is False for nonce in kept)
+
+
+def test_a_table_of_mostly_expired_nonces_shrinks_without_a_pause() -> None:
+    """When most entries have expired the next table is smaller, but still large enough
+    for the move to finish in steps (no call moves the whole old table)."""
+    store = MemoryNonceStore()
+    for i in range(20_000):
+        store.remember("k", f"old-{i}", NOW + 60, NOW)
+    while store.growing:
+        store.remember("k", f"filler-{store.size()}", NOW + 60, NOW)
+    later = NOW + 600
+    grown = 0
+    for i in range(20_000):
+        was_growing = store.growing
+        assert store.remember("k", f"new-{i}", later + 900, later) is True
+        grown += store.growing and not was_growing
+    assert grown >= 1 and store.size() == 20_000
+    assert store.remember("k", "new-7", later + 900, later) is False
+
+
 def test_expired_slots_are_reused_and_dropped_on_growth() -> None:
     store = MemoryNonceStore()
     for i in range(3000):

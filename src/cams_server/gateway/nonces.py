@@ -9,10 +9,16 @@ The store is an open-addressing hash table in one `array('Q')`: each 8-byte slot
 packs a 48-bit fingerprint of (scope, nonce) with the 16-bit minute after which the
 entry expires, and the table is kept at most three quarters full (linear probing
 stays short), so a remembered nonce costs 11 to 21 bytes (a dict of digests costs
-over 130). Expired slots are reused in place;
-a rehash drops them. A false "seen" needs a 48-bit fingerprint collision with a live
-nonce: about one in 10^8 calls at a million live nonces, and the caller just retries
-with a new nonce.
+over 130). Expired slots are reused in place; growing the table drops them. A false
+"seen" needs a 48-bit fingerprint collision with a live nonce: about one in 10^8 calls
+at a million live nonces, and the caller just retries with a new nonce.
+
+The table grows in steps, not at once: rehashing 1.6 million slots in one go stopped
+the event loop for half a second (bench/README.md, the soak). When it must grow, a
+table of twice the live nonces takes the new ones, and each `keep` moves the next
+`_MOVE_STEP` slots of the old table into it; until the old table is empty, a claim
+probes both (an old slot already moved is marked `_MOVED`, so the old probe chains stay
+intact). The steps finish the move long before the new table is three quarters full.
 """
 
 from __future__ import annotations
@@ -34,6 +40,10 @@ __all__ = [
 _MINUTE_MASK = 0xFFFF
 _HALF = 0x8000
 _MIN_SLOTS = 1024
+_MOVED = (
+    1  # an old-table slot whose entry has moved (no entry packs to 1: fingerprints are >= 1 << 16)
+)
+_MOVE_STEP = 8  # old-table slots moved by each `keep` while the table grows
 
 
 # (fingerprint, first empty slot, first reusable slot or -1), from `claim` to `keep`.
@@ -80,6 +90,9 @@ class MemoryNonceStore:
         self._live_by_minute: dict[int, int] = {}  # expiry minute -> live entries
         self._live = 0
         self._current = 0
+        self._old: array[int] | None = None  # the table being moved out of, while growing
+        self._old_mask = 0
+        self._moved_up_to = 0  # old-table slots before this index are moved
 
     def seen(self, scope: str, nonce: str, now: float) -> bool:
         """Whether the nonce is remembered (live) in `scope`; remembers nothing."""
@@ -97,7 +110,10 @@ class MemoryNonceStore:
         # One hash and one probe per call: this runs on every call, so inline.
         digest = hashlib.blake2b(f"{scope}\0{nonce}".encode(), digest_size=8).digest()
         fingerprint = (int.from_bytes(digest, "big") >> 16) or 1
-        slots, mask, current = self._slots, self._mask, self._current & _MINUTE_MASK
+        current = self._current & _MINUTE_MASK
+        if self._old is not None and self._live_in_old(fingerprint, current):
+            return None
+        slots, mask = self._slots, self._mask
         index = _home(fingerprint, mask)
         reusable = -1
         while True:
@@ -125,8 +141,15 @@ class MemoryNonceStore:
             self._used += 1
         self._live += 1
         self._live_by_minute[minute] = self._live_by_minute.get(minute, 0) + 1
+        if self._old is not None:
+            self._move(_MOVE_STEP)
         if self._used * 4 > len(self._slots) * 3:
-            self._rehash()
+            self._grow()
+
+    @property
+    def growing(self) -> bool:
+        """Whether entries are still being moved out of the previous table."""
+        return self._old is not None
 
     def remember(self, scope: str, nonce: str, expires_at: float, now: float) -> bool:
         slot = self.claim(scope, nonce, now)
@@ -148,24 +171,56 @@ class MemoryNonceStore:
         for minute in [m for m in self._live_by_minute if m <= current]:
             self._live -= self._live_by_minute.pop(minute)
 
-    def _rehash(self) -> None:
-        current = self._current & _MINUTE_MASK
+    def _live_in_old(self, fingerprint: int, current: int) -> bool:
+        """Whether the table being moved out of holds `fingerprint`, live."""
+        old, mask = self._old, self._old_mask
+        assert old is not None
+        index = _home(fingerprint, mask)
+        while True:
+            slot = old[index]
+            if slot == 0:
+                return False
+            if slot >> 16 == fingerprint:
+                return _after(slot & _MINUTE_MASK, current)
+            index = (index + 1) & mask
+
+    def _grow(self) -> None:
+        """Start moving into a table of at least twice the live nonces (expired entries
+        are left behind). A move still under way is finished first: the steps make that
+        rare (the new table was sized to take far more than arrive while it fills)."""
+        if self._old is not None:
+            self._move(len(self._old))
+        # Twice what it must hold by the time the move ends: the live nonces, and one new
+        # one for each step of the move.
         size = _MIN_SLOTS
-        while size < self._live * 2:
+        while size < 2 * (self._live + len(self._slots) // _MOVE_STEP):
             size *= 2
-        old = self._slots
-        slots = array("Q", bytes(8 * size))
-        mask = size - 1
-        used = 0
-        for slot in old:
-            if slot == 0 or not _after(slot & _MINUTE_MASK, current):
+        self._old, self._old_mask, self._moved_up_to = self._slots, self._mask, 0
+        self._slots, self._mask, self._used = array("Q", bytes(8 * size)), size - 1, 0
+
+    def _move(self, count: int) -> None:
+        """Move the next `count` slots of the old table (their live entries) over."""
+        old = self._old
+        assert old is not None
+        slots, mask = self._slots, self._mask
+        current = self._current & _MINUTE_MASK
+        start = self._moved_up_to
+        stop = min(start + count, len(old))
+        for position in range(start, stop):
+            slot = old[position]
+            if slot == 0:
+                continue
+            old[position] = _MOVED
+            if slot == _MOVED or not _after(slot & _MINUTE_MASK, current):
                 continue
             index = _home(slot >> 16, mask)
             while slots[index]:
                 index = (index + 1) & mask
             slots[index] = slot
-            used += 1
-        self._slots, self._mask, self._used = slots, mask, used
+            self._used += 1
+        self._moved_up_to = stop
+        if stop == len(old):
+            self._old = None
 
 
 @dataclass(frozen=True, slots=True)
