@@ -186,3 +186,46 @@ def test_forwarded_addresses_are_believed_from_trusted_proxies_only() -> None:
     odd = [(b"x-forwarded-proto", b"gopher")]
     assert proxies.apply("10.0.0.1", True, odd) == ("10.0.0.1", True)
     assert not TrustedProxies(())
+
+
+def test_answers_of_one_loop_turn_are_written_together_in_order() -> None:
+    """The outbox writes nothing while the turn computes answers, then every answer in
+    the order given, closing the connections whose last answer it was."""
+    import asyncio
+
+    from cams_server.gateway.protocol import AnswerOutbox
+
+    class Transport:
+        def __init__(self, log: list[tuple[str, bytes]], name: str) -> None:
+            self.log, self.name, self.closing = log, name, False
+
+        def is_closing(self) -> bool:
+            return self.closing
+
+        def write(self, data: bytes) -> None:
+            self.log.append((self.name, data))
+
+    class Connection:
+        def __init__(self, transport: Transport, loop: asyncio.AbstractEventLoop) -> None:
+            self.transport, self.loop, self.closed = transport, loop, False
+
+        def close_now(self) -> None:
+            self.closed = True
+            self.transport.closing = True
+
+    async def scenario() -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]], bool, bool]:
+        loop = asyncio.get_running_loop()
+        written: list[tuple[str, bytes]] = []
+        a, b = (Connection(Transport(written, name), loop) for name in "ab")
+        outbox = AnswerOutbox()
+        outbox.put(a, b"a1", False)  # type: ignore[arg-type]
+        outbox.put(b, b"b1", True)  # type: ignore[arg-type]
+        outbox.put(a, b"a2", False)  # type: ignore[arg-type]
+        during = list(written)
+        await asyncio.sleep(0)  # the end of the turn
+        return during, written, a.closed, b.closed
+
+    during, written, a_closed, b_closed = asyncio.run(scenario())
+    assert during == []
+    assert written == [("a", b"a1"), ("b", b"b1"), ("a", b"a2")]
+    assert b_closed and not a_closed
