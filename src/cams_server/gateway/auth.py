@@ -74,6 +74,18 @@ class CredentialResolver(Protocol):
         ...
 
 
+@functools.lru_cache(maxsize=256)  # every SDK call of one kind lists the same headers
+def _signed_headers(
+    listed: str,
+) -> tuple[tuple[str, ...], frozenset[str]] | tuple[None, frozenset[str]]:
+    """SignedHeaders as a list and a set; None if they are not lower-case names, sorted,
+    separated by ';'."""
+    signed = listed.split(";")
+    if listed != listed.lower() or "" in signed or signed != sorted(signed):
+        return None, frozenset()
+    return tuple(signed), frozenset(signed)
+
+
 @functools.lru_cache(maxsize=1024)  # calls of one second share their timestamp
 def _parse_timestamp(name: str, value: str) -> float:
     match = _TIMESTAMP.fullmatch(value)
@@ -141,14 +153,13 @@ class Authenticator:
         return fields
 
     def _v3_verify(self, request: WireRequest, fields: dict[str, str]) -> Caller:
-        listed = fields["SignedHeaders"]
-        signed = listed.split(";")
-        if listed != listed.lower() or "" in signed or signed != sorted(signed):
+        signed, signed_set = _signed_headers(fields["SignedHeaders"])
+        if signed is None:
             raise errors.incomplete_signature(
                 "SignedHeaders must list lower-case header names, sorted, separated by ';'."
             )
-        for name in request.headers.keys() - set(signed):
-            if name.startswith(_ACS_PREFIX):
+        for name in request.headers:
+            if name not in signed_set and name.startswith(_ACS_PREFIX):
                 raise errors.incomplete_signature(f"The header {name} is sent but not signed.")
         date = request.header("x-acs-date")
         if not date:
@@ -182,7 +193,7 @@ class Authenticator:
         return Caller(record.principal, key_id, "V3", nonce, record.session_policy)
 
     @staticmethod
-    def _check_body_signed(request: WireRequest, signed: list[str]) -> None:
+    def _check_body_signed(request: WireRequest, signed: tuple[str, ...]) -> None:
         """A body's parameters count only under a signed form content type.
 
         The payload hash covers the body's bytes, not whether the gateway parses them:

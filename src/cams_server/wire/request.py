@@ -15,6 +15,7 @@ repeats would otherwise verify for reorderings that the gateway reads differentl
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
@@ -46,6 +47,13 @@ def _is_single(name: str) -> bool:
     return name.startswith("x-acs-") or name in ("authorization", "content-type", "host")
 
 
+@functools.lru_cache(maxsize=512)
+def _header_name(raw: bytes) -> str:
+    """A header's name as text, lower-case (the names of the SDKs' headers repeat on
+    every call: decoded once). Raises UnicodeDecodeError for a name that is not ASCII."""
+    return raw.decode("ascii").lower()
+
+
 def content_type(headers: Mapping[str, Sequence[str]]) -> str:
     """The media type of `Content-Type`, lower-case, without parameters ('' if absent)."""
     values = headers.get("content-type")
@@ -62,6 +70,10 @@ def parse_pairs(raw: bytes, where: str, max_pairs: int = MAX_PARAMETERS) -> list
         raise invalid_parameter(
             where, f"The {where} has more than {max_pairs} parameters; send at most {max_pairs}."
         )
+    if "%" not in text and "+" not in text:  # nothing to decode: `parse_qsl`'s result, directly
+        return [
+            (name, value) for name, _, value in (p.partition("=") for p in text.split("&") if p)
+        ]
     try:
         return parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
     except UnicodeDecodeError:
@@ -109,26 +121,26 @@ class WireRequest:
         path, wrong token) without reading or parsing what an attacker sent with it.
         """
         headers: dict[str, list[str]] = {}
-        for name, value in raw_headers:
-            try:
-                key = name.decode("ascii").lower()
+        try:
+            for name, value in raw_headers:
+                key = _header_name(name)
                 text = value.decode("utf-8").strip()
-            except UnicodeDecodeError:
-                raise invalid_parameter(
-                    "Header",
-                    "A request header is not valid text; send ASCII or UTF-8 header values.",
-                ) from None
-            values = headers.get(key)
-            if values is None:
-                headers[key] = [text]
-            elif _is_single(key):
-                raise invalid_parameter(
-                    "Header",
-                    f"The header {key} is sent more than once; send Authorization, "
-                    "Content-Type, Host and each x-acs-* header once.",
-                )
-            else:
-                values.append(text)
+                values = headers.get(key)
+                if values is None:
+                    headers[key] = [text]
+                elif _is_single(key):
+                    raise invalid_parameter(
+                        "Header",
+                        f"The header {key} is sent more than once; send Authorization, "
+                        "Content-Type, Host and each x-acs-* header once.",
+                    )
+                else:
+                    values.append(text)
+        except UnicodeDecodeError:
+            raise invalid_parameter(
+                "Header",
+                "A request header is not valid text; send ASCII or UTF-8 header values.",
+            ) from None
         try:
             path = raw_path.decode("utf-8")
         except UnicodeDecodeError:
