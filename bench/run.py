@@ -246,6 +246,7 @@ class Measurement:
     rps: float = 0.0
     p50_ms: float = 0.0
     p99_ms: float = 0.0
+    latency_us: dict[str, float] = field(default_factory=dict)  # wrk's p50 .. max, mean
     ok: int = 0
     responses: int = 0
     signed: int = 0
@@ -370,6 +371,7 @@ def run_wrk(
     measurement.rps = result["requests"] / (result["duration_us"] / 1e6)
     measurement.p50_ms = result["latency_us"]["p50"] / 1000
     measurement.p99_ms = result["latency_us"]["p99"] / 1000
+    measurement.latency_us = result["latency_us"]
     non_ok = re.search(r"Non-2xx or 3xx responses: (\d+)", done.stdout)
     if result["bad"] or non_ok:
         statuses = ", ".join(f"{n} x {s}" for s, n in sorted(result["bad_statuses"].items()))

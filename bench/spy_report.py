@@ -36,8 +36,12 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("the per-call log line", ("Logger.info (",)),
     ("request id", ("new_request_id (",)),
     ("ASGI send: uvicorn and the socket write", ("RequestResponseCycle.send (",)),
-    ("rest of the gateway app", ("GatewayApp.__call__ (",)),
-    ("uvicorn and the event loop, outside the app", ("Runner.run (", "run_forever")),
+    ("the answers' writes (the turn's outbox)", ("AnswerOutbox.flush (",)),
+    ("the log lines' write", ("CallLog.flush (",)),
+    ("metrics and the log line", ("CallObserver.observe (",)),
+    ("rest of the gateway app", ("GatewayApp.__call__ (", "GatewayApp.answer (")),
+    ("HTTP parsing (the protocol's callbacks)", ("GatewayHttpProtocol.data_received (",)),
+    ("the event loop and its sockets, outside the app", ("Runner.run (", "run_forever")),
 )
 
 
