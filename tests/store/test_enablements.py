@@ -127,3 +127,48 @@ def test_the_first_enablement_time_wins_within_and_across_batches(database: Data
     asyncio.run(twice_in_one_batch())
     later = enable_roi_metric(database, ACCOUNT, "cams-x", 3_000, "arn:later")
     assert later.enabled_at_us == 1_000
+
+
+def test_a_lost_database_connection_is_replaced_for_the_batch(database: Database) -> None:
+    """The call path writes through a connection of its own (`Database.write_directly`):
+    when the database dropped it (a restart, a failover), the batch is written through a
+    new one, as the pool's pre-ping would have done."""
+    writer = EnablementWriter(database)
+    asyncio.run(writer.enable(_request("cams-before")))
+    if database.is_sqlite:
+        pytest.skip("an SQLite file has no connection the server can lose")
+    with database.transaction() as conn:
+        conn.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    asyncio.run(writer.enable(_request("cams-after")))
+    assert _stored(database) == {"cams-before", "cams-after"}
+
+
+def test_a_batch_is_one_statement_on_postgresql(database: Database) -> None:
+    """However many enablements a batch holds, PostgreSQL gets one INSERT for it (their
+    columns as arrays) on an autocommit connection: one round trip, not one a row."""
+    if database.is_sqlite:
+        pytest.skip("SQLite writes its batch in one transaction, in-process")
+    statements: list[str] = []
+    writer = EnablementWriter(database)
+    asyncio.run(writer.enable(_request("cams-open")))  # opens the direct connection
+    connection = database._direct_pg  # the call path's own (white box)
+    assert connection is not None
+    original = connection.execute
+
+    def counting(query: object, *args: object, **kwargs: object) -> object:
+        statements.append(str(query))
+        return original(query, *args, **kwargs)  # type: ignore[arg-type]
+
+    connection.execute = counting  # type: ignore[method-assign]
+
+    async def enable_together() -> None:
+        await asyncio.gather(*(writer.enable(_request(f"cams-{i}")) for i in range(25)))
+
+    asyncio.run(enable_together())
+    assert len(statements) == 1 and "unnest" in statements[0]
+    assert {f"cams-{i}" for i in range(25)} <= _stored(database)
