@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from functools import partial
 from typing import Any, NamedTuple
 
-from cams_server.gateway.calls import CallObserver, answer
+from cams_server.gateway.calls import CallObserver, error_answer
 from cams_server.gateway.pipeline import CallRecord
 from cams_server.gateway.routes import BodyReader, Route
 from cams_server.wire import errors
@@ -118,9 +118,10 @@ class GatewayApp:
         and writes the answer itself."""
         started = time.perf_counter()
         record = CallRecord(new_request_id())
-        response = await answer(
-            record, _host(head.headers), self._route(head, body, record), secure=head.secure
-        )
+        try:
+            response = await self._route(head, body, record)
+        except Exception as error:  # every call gets a JSON answer
+            response = error_answer(record, _host(head.headers), error, secure=head.secure)
         if self._observer is not None:
             elapsed = time.perf_counter() - started
             self._observer.observe(record, head.client or "-", head.method, time.time(), elapsed)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -29,7 +28,7 @@ __all__ = [
     "CallObserver",
     "JsonFormatter",
     "TextFormatter",
-    "answer",
+    "error_answer",
 ]
 
 log = logging.getLogger("cams_server.calls")
@@ -182,18 +181,14 @@ class CallObserver:
         self.call_log.write(record, client, method, now, elapsed)
 
 
-async def answer(
-    record: CallRecord, host: str, respond: Awaitable[EncodedResponse], secure: bool = False
+def error_answer(
+    record: CallRecord, host: str, error: Exception, secure: bool = False
 ) -> EncodedResponse:
-    """`respond`'s answer, or the error it raised as an answer (an unexpected one as
-    `InternalError`, logged with its traceback): every call gets a JSON answer."""
-    try:
-        return await respond
-    except ServiceError as error:
-        record.code, record.status = error.code, error.status
-        return encode_error(error, record.request_id, host, secure=secure)
-    except Exception:
+    """The answer to a call that raised `error`: a `ServiceError` as itself, anything else
+    as `InternalError`, logged with its traceback (call it in the `except` block). Every
+    call gets a JSON answer."""
+    if not isinstance(error, ServiceError):
         log.exception("%s: unexpected failure", record.request_id)
-        internal = errors.internal_error()
-        record.code, record.status = internal.code, internal.status
-        return encode_error(internal, record.request_id, host, secure=secure)
+        error = errors.internal_error()
+    record.code, record.status = error.code, error.status
+    return encode_error(error, record.request_id, host, secure=secure)
