@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 
-from cams_server.store.database import Database
+from cams_server.store.database import Database, in_batches
 from cams_server.store.schema import STATE_TABLES, WORLD_TABLES
 from cams_server.store.world_repo import delete_accounts
 
@@ -26,5 +26,6 @@ def remove_accounts(db: Database, account_ids: list[str]) -> None:
         for table in STATE_TABLES:
             column = table.c.get("account_id")
             if column is not None:  # rows of no account (the guard, message events) stay
-                conn.execute(delete(table).where(column.in_(account_ids)))
+                for batch in in_batches(account_ids):
+                    conn.execute(delete(table).where(column.in_(batch)))
         Database.bump_world_version(conn)

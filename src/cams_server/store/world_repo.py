@@ -32,7 +32,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from sqlalchemy import Connection, delete, func, select
 
 from cams_server.model.world import DEFAULT_REGION, AccountSpec, World
-from cams_server.store.database import Database
+from cams_server.store.database import Database, in_batches
 from cams_server.store.schema import WORLD_TABLES, meta, world_accounts, world_ids
 from cams_server.store.sealing import Sealer
 from cams_server.store.world_documents import account_document, account_spec
@@ -127,9 +127,9 @@ def _owners(conn: Connection, ids: list[tuple[str, str]]) -> dict[tuple[str, str
     owners: dict[tuple[str, str], str] = {}
     for kind in _KINDS:
         values = [value for k, value in ids if k == kind]
-        if values:
+        for batch in in_batches(values):
             query = select(world_ids.c.id, world_ids.c.account_id).where(
-                world_ids.c.kind == kind, world_ids.c.id.in_(values)
+                world_ids.c.kind == kind, world_ids.c.id.in_(batch)
             )
             owners.update(((kind, value), owner) for value, owner in conn.execute(query))
     return owners
@@ -140,7 +140,8 @@ def delete_accounts(conn: Connection, account_ids: list[str]) -> None:
     whole, so what the file no longer says about it (a removed key, user or space) is
     gone; `reset.remove_accounts` forgets accounts."""
     for table in WORLD_TABLES:
-        conn.execute(delete(table).where(table.c.account_id.in_(account_ids)))
+        for batch in in_batches(account_ids):
+            conn.execute(delete(table).where(table.c.account_id.in_(batch)))
 
 
 def _next_position(conn: Connection) -> int:
