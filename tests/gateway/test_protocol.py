@@ -29,6 +29,13 @@ def _request(server: CamsServer, path: str, method: str = "GET", extra: str = ""
     return f"{method} {path} HTTP/1.1\r\nHost: {server.endpoint}\r\n{extra}\r\n".encode()
 
 
+def _form_post(server: CamsServer, extra: str) -> bytes:
+    """The head of a form POST to the API with these extra header lines."""
+    return _request(
+        server, "/", "POST", f"Content-Type: application/x-www-form-urlencoded\r\n{extra}"
+    )
+
+
 def _answers(sock: socket.socket, count: int) -> list[bytes]:
     """`count` answers off one connection, split by their Content-Length."""
     data, answers = b"", []
@@ -63,15 +70,7 @@ def test_expect_continue_gets_100_then_the_answer(server: CamsServer) -> None:
     """curl sends `Expect: 100-continue` before a body over 1 KB and waits for it."""
     sock = connect(server)
     body = b"Action=EnableWhatsappROIMetric&Version=2020-06-06&CustSpaceId=" + b"x" * 2000
-    sock.sendall(
-        _request(
-            server,
-            "/",
-            "POST",
-            "Content-Type: application/x-www-form-urlencoded\r\n"
-            f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n",
-        )
-    )
+    sock.sendall(_form_post(server, f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n"))
     interim = sock.recv(65536)
     assert interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), interim
     sock.sendall(body)
@@ -121,14 +120,7 @@ def test_an_upgrade_is_answered_plainly_and_the_connection_closed(server: CamsSe
 def test_a_body_in_pieces_is_read_whole(server: CamsServer) -> None:
     """A chunked form body sent in several writes is one request, read to its end."""
     sock = connect(server)
-    sock.sendall(
-        _request(
-            server,
-            "/",
-            "POST",
-            "Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n",
-        )
-    )
+    sock.sendall(_form_post(server, "Transfer-Encoding: chunked\r\n"))
     for piece in (b"Action=EnableWhatsappROIMetric", b"&Version=2020-06-06", b"&CustSpaceId=x"):
         sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
     sock.sendall(b"0\r\n\r\n")
@@ -141,14 +133,7 @@ def test_a_body_in_pieces_is_read_whole(server: CamsServer) -> None:
 
 def test_a_body_over_the_limit_is_413_before_it_is_read(server: CamsServer) -> None:
     sock = connect(server)
-    sock.sendall(
-        _request(
-            server,
-            "/",
-            "POST",
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 10000000\r\n",
-        )
-    )
+    sock.sendall(_form_post(server, "Content-Length: 10000000\r\n"))
     answer = read_answer(sock)  # not a byte of the body was sent
     assert parse_response(answer).status == 413, answer
     sock.close()
@@ -157,15 +142,7 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(server: CamsServer) -> N
 def test_a_peer_that_leaves_mid_body_costs_nothing(server: CamsServer) -> None:
     for _ in range(20):
         sock = connect(server)
-        sock.sendall(
-            _request(
-                server,
-                "/",
-                "POST",
-                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 5000\r\n",
-            )
-            + b"Action=" * 100
-        )
+        sock.sendall(_form_post(server, "Content-Length: 5000\r\n") + b"Action=" * 100)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         sock.close()  # a reset, mid-body
     assert_still_serving(server.endpoint)

@@ -8,8 +8,6 @@ fails: none of them may answer OK.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -21,7 +19,6 @@ from cams_server.store.enablements import (
     enable_roi_metric,
     list_enablements,
 )
-from cams_server.store.keyring import key_source
 
 ACCOUNT = "1000000000000001"
 POISON = "cams-poison"  # the trigger below refuses this space's insert
@@ -37,18 +34,6 @@ POSTGRES_TRIGGER = (
     "CREATE TRIGGER refuse_poison BEFORE INSERT ON roi_enablements "
     "FOR EACH ROW EXECUTE FUNCTION refuse_poison()",
 )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'cams.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    db = Database(url, key_source(tmp_path / "keys", environ={}))
-    db.migrate()
-    yield db
-    db.dispose()
 
 
 def _poison(db: Database) -> None:

@@ -4,31 +4,13 @@ allows (32,766 by default; Debian's builds allow 250,000)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from cams_server.store.database import IN_BATCH, Database
-from cams_server.store.keyring import key_source
 from cams_server.store.reset import remove_accounts
 from cams_server.store.world_repo import apply_world, load_world_from
 from cams_server.world.toml_file import parse_world
 
 ACCOUNTS = 1_400
 SPACES = 50  # 70,000 spaces: more than either database binds in one statement
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'cams.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    db = Database(url, key_source(tmp_path / "keys", environ={}))
-    db.migrate()
-    yield db
-    db.dispose()
 
 
 def _world_text(accounts: int, spaces: int) -> str:
