@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -351,6 +352,37 @@ def test_bodies_in_flight_are_bounded_per_process(rich_world: Path) -> None:
                 f"Content-Length: {4 * 1024 * 1024}\r\n\r\n".encode()
                 + b"x" * (64 * 1024)
             )
+            time.sleep(0.05)
+        for sock in held:
+            sock.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                refused += sock.recv(65536)
+            sock.close()
+        assert b"ServiceUnavailable" in refused
+        assert_still_serving(srv.endpoint)
+
+
+def test_bodies_abandoned_mid_read_give_their_budget_back_once(rich_world: Path) -> None:
+    """A client that leaves while its body is being read frees what it held, once: freed
+    twice, each departure would raise the process's budget for the next flood."""
+    limits = HttpLimits(max_body_bytes_in_flight=256 * 1024, body_timeout=10)
+    head = (
+        "POST /webhooks/whatsapp HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: sha256=00\r\n"
+        f"Content-Length: {4 * 1024 * 1024}\r\n\r\n"
+    ).encode()
+    with CamsServer(world=rich_world, http_limits=limits, whatsapp_app_secret="s") as srv:
+        for _ in range(20):  # 20 x 96 KiB read, then the client resets the connection
+            sock = connect(srv)
+            sock.sendall(head + b"x" * (96 * 1024))
+            time.sleep(0.05)  # the webhook is waiting for the rest of its body
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        time.sleep(0.2)
+        held, refused = [], b""
+        for _ in range(8):  # 8 x 64 KiB: over the 256 KiB budget, as before
+            sock = connect(srv)
+            held.append(sock)
+            sock.sendall(head + b"x" * (64 * 1024))
             time.sleep(0.05)
         for sock in held:
             sock.setblocking(False)

@@ -226,6 +226,7 @@ class _Exchange:
         "body_size",
         "complete",
         "continue_sent",
+        "counted",
         "expects_continue",
         "head",
         "keep_alive",
@@ -240,6 +241,7 @@ class _Exchange:
         self.continue_sent = False
         self.body: list[bytes] = []
         self.body_size = 0
+        self.counted = 0  # of its bytes, those counted in `ConnectionDeadlines.body_bytes`
         self.complete = False  # the whole body has arrived
         self.lost = False  # the connection closed first
         self.answered = False
@@ -430,6 +432,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
         # Body bytes count against the process's budget until their request is complete:
         # a flood of large bodies gets 503, not the process's memory.
         exchange.body_size += len(body)
+        exchange.counted += len(body)
         exchange.body.append(body)
         self._deadlines.body_bytes += len(body)
         if self._deadlines.body_bytes > self._limits.max_body_bytes_in_flight:
@@ -454,8 +457,10 @@ class GatewayHttpProtocol(asyncio.Protocol):
                 self.due = _NEVER  # the application has the request: not the client's turn
 
     def _release_body_bytes(self, exchange: _Exchange) -> None:
-        if exchange.body_size and not exchange.answered:
-            self._deadlines.body_bytes -= exchange.body_size
+        """Its bytes no longer count against the budget (once, whichever way it ends:
+        complete, answered, refused or its connection lost)."""
+        self._deadlines.body_bytes -= exchange.counted
+        exchange.counted = 0
 
     # -- answering -----------------------------------------------------------------------
 
@@ -476,8 +481,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
         self._answered(exchange, response)
 
     def _answered(self, exchange: _Exchange, response: EncodedResponse) -> None:
-        if not exchange.complete and exchange.body_size:
-            self._deadlines.body_bytes -= exchange.body_size  # no longer kept
+        self._release_body_bytes(exchange)  # its body is no longer kept
         exchange.answered = True
         exchange.body = []
         if self.transport.is_closing() or exchange.lost:
