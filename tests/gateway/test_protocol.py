@@ -6,14 +6,17 @@ are bytes no SDK sends; a signed call through the official SDK is in every other
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cams_server.gateway.protocol import TrustedProxies
+from cams_server.gateway.protocol import HttpLimits, TrustedProxies
 from cams_server.testing import CamsServer
 from tests.gateway.test_http_limits import connect, read_answer, read_until_closed
 from tests.sdk.wire_asserts import assert_still_serving, parse_response
@@ -206,3 +209,84 @@ def test_answers_of_one_loop_turn_are_written_together_in_order() -> None:
     assert during == []
     assert written == [("a", b"a1"), ("b", b"b1"), ("a", b"a2")]
     assert b_closed and not a_closed
+
+
+# -- found by an attacker's review of this protocol (each failed before its fix) ---------
+
+
+def test_an_answer_before_the_body_ends_leaves_the_connection_usable(server: CamsServer) -> None:
+    """A route may answer before the body has arrived (413 from Content-Length); the
+    body that follows is skipped and the next request is answered, once."""
+    sock = connect(server)
+    sock.sendall(_form_post(server, "Content-Length: 70000\r\n"))
+    first = _answers(sock, 1)[0]
+    assert parse_response(first).status == 413, first
+    sock.sendall(b"a" * 70000 + _request(server, "/next"))
+    second = _answers(sock, 1)[0]
+    assert b"/next" in second, second
+    sock.close()
+
+
+def test_a_refusal_before_an_expected_continue_closes_the_connection(server: CamsServer) -> None:
+    """Refused before it sent the body it waited to be asked for, the client may send it
+    anyway or not: no next request could be told apart from it, so the connection ends."""
+    sock = connect(server)
+    sock.sendall(_form_post(server, "Content-Length: 100000\r\nExpect: 100-continue\r\n"))
+    data, _ = read_until_closed(sock)
+    sock.close()
+    assert data.startswith(b"HTTP/1.1 413 ") and b"connection: close" in data.lower(), data
+
+
+def test_an_answered_request_whose_body_stalls_gets_no_second_answer(rich_world: Path) -> None:
+    with CamsServer(world=rich_world, http_limits=HttpLimits(body_timeout=0.5)) as srv:
+        sock = connect(srv)
+        sock.sendall(b"POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        data, _ = read_until_closed(sock)
+        sock.close()
+    assert data.count(b"HTTP/1.1 ") == 1 and b"/nope" in data, data
+
+
+def test_an_endless_trailer_is_431(server: CamsServer) -> None:
+    """Trailers count like a head: one that never ends is refused, not buffered."""
+    sock = connect(server)
+    sock.sendall(_form_post(server, "Transfer-Encoding: chunked\r\n") + b"0\r\nX-Trailer: ")
+    with contextlib.suppress(OSError):  # the server closes while this still sends
+        for _ in range(64):
+            sock.sendall(b"a" * 65536)
+    data, _ = read_until_closed(sock)
+    sock.close()
+    assert data.startswith(b"HTTP/1.1 431 "), data[:200]
+
+
+def test_an_upload_in_progress_at_shutdown_is_read_and_answered(rich_world: Path) -> None:
+    srv = CamsServer(world=rich_world)
+    srv.start()
+    sock = connect(srv)
+    sock.sendall(_form_post(srv, "Content-Length: 1000\r\n") + b"a" * 500)
+    time.sleep(0.1)
+    stopping = threading.Thread(target=srv.stop)
+    stopping.start()
+    time.sleep(0.15)
+    sock.sendall(b"a" * 500)  # the rest of the body, promptly
+    data, _ = read_until_closed(sock)
+    sock.close()
+    stopping.join(15)
+    status = parse_response(data).status
+    assert status not in (408, 503) and b"IncompleteBody" not in data, data[:300]
+
+
+def test_shutdown_does_not_wait_for_a_client_that_does_not_read(rich_world: Path) -> None:
+    """Answers left unread hold a stopping server for `send_timeout`, not for ever."""
+    srv = CamsServer(world=rich_world, http_limits=HttpLimits(send_timeout=1.0))
+    srv.start()
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", srv.port))
+    for _ in range(4):  # more than fits in the kernel's buffers and the pipeline
+        sock.sendall(b"GET /explorer/static/chart.umd.min.js HTTP/1.1\r\nHost: x\r\n\r\n" * 8)
+        time.sleep(0.1)
+    started = time.monotonic()
+    srv.stop()
+    took = time.monotonic() - started
+    sock.close()
+    assert took < 6, f"stop took {took:.1f} s"

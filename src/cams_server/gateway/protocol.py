@@ -294,6 +294,11 @@ class GatewayHttpProtocol(asyncio.Protocol):
         self._reading_head = False  # a request head has begun and is not complete
         self._parsing: _Exchange | None = None  # head complete, body not yet
         self._trailer_lines = 0
+        # Bytes of the body phase that were not body (chunk sizes, trailers), and chunks:
+        # bounded like a head, so that a trailer or chunk extension cannot grow without end.
+        self._framing_bytes = 0
+        self._chunks = 0
+        self._body_delivered = 0  # body bytes handed to exchanges (all requests)
         # Requests in answer order: the first is being answered, the rest wait for it.
         self._queue: deque[_Exchange] = deque()
         self._reading_paused = False
@@ -335,6 +340,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
                 if not self._queue:
                     self._arm(self._limits.head_timeout, self._head_expired)
             self._head_bytes += len(data)
+        in_body, delivered = self._parsing, self._body_delivered
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -347,6 +353,8 @@ class GatewayHttpProtocol(asyncio.Protocol):
             if isinstance(stop, _StopParsing):
                 self._refuse(stop.refusal)
                 return
+            if stop is not None:  # a bug in a callback: not the client's fault, but logged
+                log.error("an HTTP parser callback failed", exc_info=stop)
             self._refuse(
                 ServiceError(
                     "MalformedRequest",
@@ -362,6 +370,11 @@ class GatewayHttpProtocol(asyncio.Protocol):
         # head is measured exactly in `on_headers_complete`.
         if self._reading_head and self._head_bytes > self._limits.max_head_bytes:
             self._refuse(self._head_too_large())
+            return
+        if in_body is not None and in_body is self._parsing:  # still in that body
+            self._framing_bytes += len(data) - (self._body_delivered - delivered)
+            if self._framing_bytes > self._limits.max_head_bytes + 64 * self._chunks:
+                self._refuse(self._head_too_large())
 
     # -- parser callbacks ----------------------------------------------------------------
 
@@ -372,6 +385,9 @@ class GatewayHttpProtocol(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+
+    def on_chunk_header(self) -> None:
+        self._chunks += 1
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._parsing is not None:  # a trailer of a chunked body: counted, not kept
@@ -415,6 +431,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
             secure,
         )
         exchange = _Exchange(head, parser.should_keep_alive(), expects_continue)
+        self._framing_bytes = self._chunks = 0
         self._reading_head = False
         self._parsing = exchange
         self._queue.append(exchange)
@@ -427,6 +444,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         exchange = self._parsing
         assert exchange is not None
+        self._body_delivered += len(body)
         if exchange.answered:
             return  # answered before its body ended (a refusal): the rest is not kept
         # Body bytes count against the process's budget until their request is complete:
@@ -450,11 +468,13 @@ class GatewayHttpProtocol(asyncio.Protocol):
         exchange.complete = True
         self._release_body_bytes(exchange)
         exchange.wake()
-        if exchange is self._queue[0]:
-            if exchange.answered:  # answered before its body ended: now simply idle
+        if self._closing_after_answers:
+            self._pause_reading()  # its body was the last thing to read
+        if exchange.answered:  # answered before its body ended
+            if not self._queue:
                 self._arm(self._limits.keep_alive_timeout, self._idle_expired)
-            else:
-                self.due = _NEVER  # the application has the request: not the client's turn
+        elif self._queue and exchange is self._queue[0]:
+            self.due = _NEVER  # the application has the request: not the client's turn
 
     def _release_body_bytes(self, exchange: _Exchange) -> None:
         """Its bytes no longer count against the budget (once, whichever way it ends:
@@ -487,7 +507,10 @@ class GatewayHttpProtocol(asyncio.Protocol):
         if self.transport.is_closing() or exchange.lost:
             return
         keep_alive = exchange.keep_alive and not (
-            self._closing_after_answers and len(self._queue) == 1
+            (self._closing_after_answers and len(self._queue) == 1)
+            # Refused before the client sent the body it was waiting to be asked for:
+            # whether it sends it anyway is unknown, so no next request can be told apart.
+            or (exchange.expects_continue and not exchange.continue_sent and not exchange.complete)
         )
         head_only = exchange.head.method == "HEAD"
         answer = _http_answer(response, close=not keep_alive, head_only=head_only)
@@ -552,21 +575,32 @@ class GatewayHttpProtocol(asyncio.Protocol):
             self.transport.pause_reading()
 
     def _resume_reading(self) -> None:
-        if self._reading_paused and not self._closing_after_answers:
+        # Closing, only the body of a request already read is still read; while the
+        # client does not read its answers, nothing more (`pause_writing`).
+        if (
+            self._reading_paused
+            and self._paused_due is None
+            and (not self._closing_after_answers or self._parsing is not None)
+        ):
             self._reading_paused = False
             self.transport.resume_reading()
 
     # -- writes the client does not read -------------------------------------------------
 
     def pause_writing(self) -> None:
-        """The client stopped reading: it has `send_timeout` to start again."""
+        """The client stopped reading: it has `send_timeout` to start again (whatever
+        deadline a phase sets meanwhile waits until then: see `_arm`)."""
         self._paused_due = (self.due, self._expired)
-        self._arm(self._limits.send_timeout, self._send_stalled)
+        self.due = self.loop.time() + self._limits.send_timeout
+        self._expired = self._send_stalled
+        self._pause_reading()  # no new requests while their answers would pile up
 
     def resume_writing(self) -> None:
         paused, self._paused_due = self._paused_due, None
         if paused is not None and self._expired == self._send_stalled:
-            self.due, self._expired = paused  # unless a phase began meanwhile
+            self.due, self._expired = paused  # the deadline of the phase it is in
+        if len(self._queue) <= 1:  # else the answers before the next one come first
+            self._resume_reading()
 
     def _send_stalled(self) -> None:
         log.info("%s - - - - closed: the answer was not read", self._client or "-")
@@ -575,8 +609,11 @@ class GatewayHttpProtocol(asyncio.Protocol):
     # -- deadlines -----------------------------------------------------------------------
 
     def _arm(self, seconds: float, expired: Callable[[], None]) -> None:
-        self.due = self.loop.time() + seconds
-        self._expired = expired
+        due = self.loop.time() + seconds
+        if self._paused_due is not None:  # the send deadline stands; this one follows it
+            self._paused_due = (due, expired)
+            return
+        self.due, self._expired = due, expired
 
     def deadline_passed(self) -> None:
         """Called by `ConnectionDeadlines` once `due` has passed."""
@@ -597,7 +634,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
         )
 
     def _body_expired(self) -> None:
-        if self._queue and self._queue[0].answered:
+        if self._parsing is not None and self._parsing.answered:
             self._close()  # already answered: the rest of the body is not awaited
             return
         self._refuse(
@@ -622,6 +659,9 @@ class GatewayHttpProtocol(asyncio.Protocol):
         """
         self.due = _NEVER
         if self.transport.is_closing():
+            return
+        if self._parsing is not None and self._parsing.answered:
+            self._close()  # its request has its answer: a second one would desync
             return
         request_id = new_request_id()
         log.info("%s %s - - - %d %s", request_id, self._client or "-", error.status, error.code)
@@ -657,14 +697,16 @@ class GatewayHttpProtocol(asyncio.Protocol):
         self._close()
 
     def _close(self) -> None:
-        """Close; at once when the client left an answer unread (a close would wait)."""
+        """Close once what is written has been sent: the client has `send_timeout` to
+        read it, then the connection is dropped (a close alone would wait for ever)."""
         if self.transport.is_closing():
             return
         self._outbox.flush()  # an answer still waiting in it goes out first
         if self.transport.get_write_buffer_size() > 0:
-            self.transport.abort()
-        else:
-            self.transport.close()
+            self._paused_due = None  # no phase follows: the send deadline is the last
+            self.due = self.loop.time() + self._limits.send_timeout
+            self._expired = self._send_stalled
+        self.transport.close()
 
     def _head_too_large(self) -> ServiceError:
         return ServiceError(
@@ -683,13 +725,15 @@ class GatewayHttpProtocol(asyncio.Protocol):
             return
         self._outbox.flush()  # answers given, not yet written
         if not self._queue:
-            if self.transport.get_extra_info("sslcontext") is not None:
+            tls = self.transport.get_extra_info("sslcontext") is not None
+            if tls and self.transport.get_write_buffer_size() == 0:
                 self.transport.abort()
             else:
-                self.transport.close()
+                self._close()
             return
         self._closing_after_answers = True
-        self._pause_reading()
+        if self._parsing is None:
+            self._pause_reading()  # else once the body being read has arrived
 
 
 _REASONS = {
