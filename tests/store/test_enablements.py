@@ -134,8 +134,8 @@ def test_a_lost_database_connection_is_replaced_for_the_batch(database: Database
 
 
 def test_a_batch_is_one_statement_on_postgresql(database: Database) -> None:
-    """However many enablements a batch holds, PostgreSQL gets one INSERT for it (their
-    columns as arrays) on an autocommit connection: one round trip, not one a row."""
+    """However many enablements a batch holds, PostgreSQL gets one INSERT for it (its rows
+    as one JSON parameter) on an autocommit connection: one round trip, not one a row."""
     if database.is_sqlite:
         pytest.skip("SQLite writes its batch in one transaction, in-process")
     statements: list[str] = []
@@ -155,5 +155,18 @@ def test_a_batch_is_one_statement_on_postgresql(database: Database) -> None:
         await asyncio.gather(*(writer.enable(_request(f"cams-{i}")) for i in range(25)))
 
     asyncio.run(enable_together())
-    assert len(statements) == 1 and "unnest" in statements[0]
+    assert len(statements) == 1 and "json_array_elements" in statements[0]
     assert {f"cams-{i}" for i in range(25)} <= _stored(database)
+
+
+def test_any_text_is_stored_as_sent(database: Database) -> None:
+    """The batch goes to PostgreSQL as JSON: quotes, backslashes, non-ASCII and
+    JSON-looking text come back exactly as they were sent."""
+    odd = ['q"uote', "back\\slash", "ünïcödé-空间", '{"a": [1]}', "line\nbreak"]
+    writer = EnablementWriter(database)
+
+    async def enable_together() -> None:
+        await asyncio.gather(*(writer.enable(_request(space)) for space in odd))
+
+    asyncio.run(enable_together())
+    assert set(odd) <= _stored(database)
