@@ -337,59 +337,50 @@ def test_an_unacceptable_webhook_delivery_is_refused_before_its_body(
     assert code.encode() in answer, answer[:300]
 
 
+# A webhook delivery of 4 MiB: its route reads the body (the signature needs it whole).
+_LARGE_DELIVERY = (
+    "POST /webhooks/whatsapp HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: sha256=00\r\n"
+    f"Content-Length: {4 * 1024 * 1024}\r\n\r\n"
+).encode()
+_BODY_BUDGET = HttpLimits(max_body_bytes_in_flight=256 * 1024, body_timeout=10)
+
+
+def _hold_bodies(srv: CamsServer, count: int, size: int) -> bytes:
+    """`count` connections each holding `size` bytes of a large body; what they were sent."""
+    held, answers = [], b""
+    for _ in range(count):
+        sock = connect(srv)
+        held.append(sock)
+        sock.sendall(_LARGE_DELIVERY + b"x" * size)
+        time.sleep(0.05)
+    for sock in held:
+        sock.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            answers += sock.recv(65536)
+        sock.close()
+    return answers
+
+
 def test_bodies_in_flight_are_bounded_per_process(rich_world: Path) -> None:
     """Large bodies held open by many connections get 503 past the process's budget."""
-    limits = HttpLimits(max_body_bytes_in_flight=256 * 1024, body_timeout=10)
-    with CamsServer(world=rich_world, http_limits=limits, whatsapp_app_secret="s") as srv:
-        held = []
-        refused = b""
-        for _ in range(8):
-            sock = connect(srv)
-            held.append(sock)
-            sock.sendall(
-                f"POST /webhooks/whatsapp HTTP/1.1\r\nHost: {srv.endpoint}\r\n"
-                "X-Hub-Signature-256: sha256=00\r\n"
-                f"Content-Length: {4 * 1024 * 1024}\r\n\r\n".encode()
-                + b"x" * (64 * 1024)
-            )
-            time.sleep(0.05)
-        for sock in held:
-            sock.setblocking(False)
-            with contextlib.suppress(BlockingIOError):
-                refused += sock.recv(65536)
-            sock.close()
-        assert b"ServiceUnavailable" in refused
+    with CamsServer(world=rich_world, http_limits=_BODY_BUDGET, whatsapp_app_secret="s") as srv:
+        assert b"ServiceUnavailable" in _hold_bodies(srv, 8, 64 * 1024)
         assert_still_serving(srv.endpoint)
 
 
 def test_bodies_abandoned_mid_read_give_their_budget_back_once(rich_world: Path) -> None:
     """A client that leaves while its body is being read frees what it held, once: freed
     twice, each departure would raise the process's budget for the next flood."""
-    limits = HttpLimits(max_body_bytes_in_flight=256 * 1024, body_timeout=10)
-    head = (
-        "POST /webhooks/whatsapp HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: sha256=00\r\n"
-        f"Content-Length: {4 * 1024 * 1024}\r\n\r\n"
-    ).encode()
-    with CamsServer(world=rich_world, http_limits=limits, whatsapp_app_secret="s") as srv:
+    with CamsServer(world=rich_world, http_limits=_BODY_BUDGET, whatsapp_app_secret="s") as srv:
         for _ in range(20):  # 20 x 96 KiB read, then the client resets the connection
             sock = connect(srv)
-            sock.sendall(head + b"x" * (96 * 1024))
+            sock.sendall(_LARGE_DELIVERY + b"x" * (96 * 1024))
             time.sleep(0.05)  # the webhook is waiting for the rest of its body
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             sock.close()
         time.sleep(0.2)
-        held, refused = [], b""
-        for _ in range(8):  # 8 x 64 KiB: over the 256 KiB budget, as before
-            sock = connect(srv)
-            held.append(sock)
-            sock.sendall(head + b"x" * (64 * 1024))
-            time.sleep(0.05)
-        for sock in held:
-            sock.setblocking(False)
-            with contextlib.suppress(BlockingIOError):
-                refused += sock.recv(65536)
-            sock.close()
-        assert b"ServiceUnavailable" in refused
+        # 8 x 64 KiB: over the 256 KiB budget, as in the test above.
+        assert b"ServiceUnavailable" in _hold_bodies(srv, 8, 64 * 1024)
         assert_still_serving(srv.endpoint)
 
 
