@@ -688,7 +688,6 @@ class GatewayHttpProtocol(asyncio.Protocol):
             return
         self._closing_after_answers = True
         self._pause_reading()
-        self._reading_paused = True
         # Bounded even so: the answers must be sent (and read) within `send_timeout`.
         self._arm(self._limits.send_timeout, self._send_stalled)
 
