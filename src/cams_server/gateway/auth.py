@@ -125,10 +125,14 @@ class Authenticator:
     def _v3(self, request: WireRequest, authorization: str) -> Caller:
         fast = _AUTH_V3.match(authorization)
         if fast is not None:  # the shape every SDK sends: skip the diagnosing parser
-            fields = {"Credential": fast[1], "SignedHeaders": fast[2], "Signature": fast[3]}
+            key_id, listed, signature = fast.groups()
         else:
             fields = self._v3_fields(authorization)
-        return self._v3_verify(request, fields)
+            key_id, listed = fields["Credential"], fields["SignedHeaders"]
+            signature = fields["Signature"].lower()
+            if not signature.isascii():  # cannot match a hex signature
+                signature = "-"
+        return self._v3_verify(request, key_id, listed, signature)
 
     def _v3_fields(self, authorization: str) -> dict[str, str]:
         algorithm, _, rest = authorization.partition(" ")
@@ -152,15 +156,17 @@ class Authenticator:
                 raise errors.incomplete_signature(f"The Authorization header has no {required}.")
         return fields
 
-    def _v3_verify(self, request: WireRequest, fields: dict[str, str]) -> Caller:
-        signed, signed_set = _signed_headers(fields["SignedHeaders"])
+    def _v3_verify(self, request: WireRequest, key_id: str, listed: str, signature: str) -> Caller:
+        signed, signed_set = _signed_headers(listed)
         if signed is None:
             raise errors.incomplete_signature(
                 "SignedHeaders must list lower-case header names, sorted, separated by ';'."
             )
-        for name in request.headers:
-            if name not in signed_set and name.startswith(_ACS_PREFIX):
-                raise errors.incomplete_signature(f"The header {name} is sent but not signed.")
+        headers = request.headers
+        if not signed_set.issuperset(headers):  # the rest (a few names) must not be x-acs-*
+            for name in headers:
+                if name not in signed_set and name.startswith(_ACS_PREFIX):
+                    raise errors.incomplete_signature(f"The header {name} is sent but not signed.")
         date = request.header("x-acs-date")
         if not date:
             raise errors.incomplete_signature("Signature V3 needs the x-acs-date header.")
@@ -170,26 +176,24 @@ class Authenticator:
                 "Signature V3 needs the x-acs-signature-nonce header."
             )
         timestamp = _parse_timestamp("x-acs-date", date)
-        payload_hash = sha256_hex(request.body) if request.body else EMPTY_SHA256
+        body = request.body
+        payload_hash = sha256_hex(body) if body else EMPTY_SHA256
         claimed = request.header("x-acs-content-sha256")
-        if claimed is not None and claimed.lower() != payload_hash:
+        if claimed is not None and claimed != payload_hash and claimed.lower() != payload_hash:
             raise errors.incomplete_signature(
                 "x-acs-content-sha256 is not the hex SHA-256 of the request body: "
                 "the body changed after signing."
             )
-        if request.body:
+        if body:
             self._check_body_signed(request, signed)
-        key_id = fields["Credential"]
         record = self._credentials().resolve(key_id, request.header("x-acs-security-token"))
         canonical = v3_canonical_request(
-            request.method, request.path, request.query, request.headers, signed, payload_hash
+            request.method, request.path, request.query, headers, signed, payload_hash
         )
         string_to_sign = v3_string_to_sign(canonical)
-        expected = v3_signature(record.secret, string_to_sign)
-        if not hmac.compare_digest(expected.encode(), fields["Signature"].lower().encode()):
+        if not hmac.compare_digest(v3_signature(record.secret, string_to_sign), signature):
             raise errors.signature_does_not_match(string_to_sign)
-        self._fresh("x-acs-date", date, timestamp)
-        nonce = self._claim(key_id, nonce_value, timestamp)
+        nonce = self._claim("x-acs-date", date, timestamp, key_id, nonce_value)
         return Caller(record.principal, key_id, "V3", nonce, record.session_policy)
 
     @staticmethod
@@ -237,21 +241,23 @@ class Authenticator:
         expected = v1_signature(record.secret, string_to_sign)
         if not hmac.compare_digest(expected.encode(), params["Signature"].encode()):
             raise errors.signature_does_not_match(string_to_sign)
-        self._fresh("Timestamp", params["Timestamp"], timestamp)
-        nonce = self._claim(key_id, params["SignatureNonce"], timestamp)
+        nonce = self._claim(
+            "Timestamp", params["Timestamp"], timestamp, key_id, params["SignatureNonce"]
+        )
         return Caller(record.principal, key_id, "V1", nonce, record.session_policy)
 
     # -- shared -------------------------------------------------------------------------
 
-    def _fresh(self, name: str, value: str, timestamp: float) -> None:
+    def _claim(
+        self, name: str, value: str, timestamp: float, key_id: str, nonce: str
+    ) -> NonceClaim:
+        """The nonce to remember, once the timestamp (`name`: `value`) is within the window
+        of the server's clock: it is remembered while the request could be valid."""
         now = self._clock.now()
         skew = now - timestamp
         if abs(skew) > MAX_SKEW_SECONDS:
             raise errors.invalid_timestamp_expired(name, value, utc_iso(now), skew)
-
-    def _claim(self, key_id: str, nonce: str, timestamp: float) -> NonceClaim:
-        """The nonce to remember: while its request's timestamp is within the window."""
         if len(nonce) > 256:
             raise errors.invalid_parameter("SignatureNonce", "A nonce is at most 256 characters.")
-        expires_at = max(timestamp, self._clock.now()) + MAX_SKEW_SECONDS
+        expires_at = max(timestamp, now) + MAX_SKEW_SECONDS
         return NonceClaim(key_id, nonce, expires_at, timestamp)

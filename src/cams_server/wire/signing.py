@@ -12,6 +12,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import quote
 
@@ -34,8 +35,13 @@ MAX_SKEW_SECONDS = 15 * 60
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
 def percent_encode(value: str) -> str:
     """RFC 3986 encoding: everything but `A-Za-z0-9-_.~` is %XX (UTF-8)."""
+    if _UNRESERVED.fullmatch(value) is not None:  # most names and values: nothing to encode
+        return value
     # Parameter names and most values repeat from call to call: short ones are cached.
     return _encode_short(value) if len(value) <= 64 else quote(value, safe="~")
 
@@ -51,7 +57,7 @@ def sha256_hex(data: bytes) -> str:
 
 def _canonical_query(params: Iterable[tuple[str, str]]) -> str:
     encode = percent_encode
-    return "&".join(f"{encode(k)}={encode(v)}" for k, v in sorted(params, key=_name))
+    return "&".join([f"{encode(k)}={encode(v)}" for k, v in sorted(params, key=_name)])
 
 
 def _name(pair: tuple[str, str]) -> str:
