@@ -9,7 +9,7 @@ from __future__ import annotations
 from cams_server.cams.access import authorize_space
 from cams_server.rpc.context import CallContext
 from cams_server.store.enablements import EnablementRequest
-from cams_server.wire.encoding import Ok
+from cams_server.wire.encoding import OK, Ok
 
 __all__ = ["enable_whatsapp_roi_metric"]
 
@@ -40,4 +40,4 @@ async def enable_whatsapp_roi_metric(ctx: CallContext) -> Ok:
         # The directory's own strings (the space record's id, the principal's account):
         # the cache then holds references, not copies of what the call sent.
         ctx.enablements.remember(account_id, space_id if space is None else space.id)
-    return Ok()
+    return OK

@@ -16,7 +16,15 @@ from cams_server.gateway.flow import MemoryFlowWindow
 from cams_server.gateway.nonces import MemoryNonceStore
 from cams_server.rpc.caller import NonceClaim
 
-__all__ = ["Admission", "CallGuard", "FlowRequest", "GuardUnavailable", "MemoryGuard"]
+__all__ = [
+    "ADMITTED",
+    "REPLAYED",
+    "Admission",
+    "CallGuard",
+    "FlowRequest",
+    "GuardUnavailable",
+    "MemoryGuard",
+]
 
 
 class GuardUnavailable(RuntimeError):
@@ -38,6 +46,10 @@ class Admission:
     @property
     def admitted(self) -> bool:
         return self.nonce_fresh and self.wait is None
+
+
+ADMITTED = Admission(True)  # the answer to most calls: one shared instance
+REPLAYED = Admission(False)
 
 
 class CallGuard(Protocol):
@@ -92,13 +104,14 @@ class MemoryGuard:
         nonces = self.nonces
         slot = nonces.claim(nonce.scope, nonce.nonce, now)
         if slot is None:
-            return Admission(False)
+            return REPLAYED
         if nonces.full():
             raise GuardUnavailable(f"the nonce store is full ({nonces.size()} live nonces)")
         wait = None if flow is None else self.flow.admit(flow.key, flow.limit, flow.period, now)
-        if wait is None:
-            nonces.keep(slot, nonce.expires_at)  # nothing changed the store since `claim`
-        return Admission(True, wait)
+        if wait is not None:
+            return Admission(True, wait)
+        nonces.keep(slot, nonce.expires_at)  # nothing changed the store since `claim`
+        return ADMITTED
 
     async def ready(self) -> str:
         return "ok"

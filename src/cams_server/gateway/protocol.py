@@ -290,6 +290,8 @@ class GatewayHttpProtocol(asyncio.Protocol):
         # exchange, which gets the body.
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
+        self._header_bytes = 0  # the head's header lines, as `max_head_bytes` counts them
+        self._expects_continue = False
         self._head_bytes = 0  # bytes received since the current head began
         self._reading_head = False  # a request head has begun and is not complete
         self._parsing: _Exchange | None = None  # head complete, body not yet
@@ -381,6 +383,8 @@ class GatewayHttpProtocol(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._url = b""
         self._headers = []
+        self._header_bytes = 0
+        self._expects_continue = False
         self._trailer_lines = 0
 
     def on_url(self, url: bytes) -> None:
@@ -395,11 +399,15 @@ class GatewayHttpProtocol(asyncio.Protocol):
             if self._trailer_lines > self._limits.max_headers:
                 raise _StopParsing(self._head_too_large())
             return
-        self._headers.append((name.lower(), value))
+        name = name.lower()
+        self._headers.append((name, value))
+        self._header_bytes += len(name) + len(value) + 4
+        if name == b"expect" and value.lower() == b"100-continue":
+            self._expects_continue = True
 
     def on_headers_complete(self) -> None:
         headers = self._headers
-        size = len(self._url) + sum(len(name) + len(value) + 4 for name, value in headers)
+        size = len(self._url) + self._header_bytes
         if len(headers) > self._limits.max_headers or size > self._limits.max_head_bytes:
             raise _StopParsing(self._head_too_large())
         if len(self._queue) > self._limits.max_pipelined:
@@ -417,10 +425,6 @@ class GatewayHttpProtocol(asyncio.Protocol):
         client, secure = self._client, self._secure
         if self._proxies:
             client, secure = self._proxies.apply(client, secure, headers)
-        expects_continue = False
-        for name, value in headers:
-            if name == b"expect" and value.lower() == b"100-continue":
-                expects_continue = True
         head = HttpHead(
             parser.get_method().decode("ascii"),
             raw_path,
@@ -430,7 +434,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
             client,
             secure,
         )
-        exchange = _Exchange(head, parser.should_keep_alive(), expects_continue)
+        exchange = _Exchange(head, parser.should_keep_alive(), self._expects_continue)
         self._framing_bytes = self._chunks = 0
         self._reading_head = False
         self._parsing = exchange

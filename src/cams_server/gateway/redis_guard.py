@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from cams_server.gateway.guard import Admission, FlowRequest, GuardUnavailable
+from cams_server.gateway.guard import REPLAYED, Admission, FlowRequest, GuardUnavailable
 from cams_server.rpc.caller import NonceClaim
 
 __all__ = ["RedisGuard"]
@@ -118,7 +118,7 @@ class RedisGuard:
             call.answer.get_loop().call_soon(self._send_next)
         fresh, wait_us = await call.answer
         if not fresh:
-            return Admission(False)
+            return REPLAYED
         return Admission(True, None if wait_us < 0 else max(wait_us / 1_000_000, 0.001))
 
     def _send_next(self) -> None:

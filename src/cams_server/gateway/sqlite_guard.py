@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from cams_server.gateway.guard import Admission, FlowRequest, GuardUnavailable
+from cams_server.gateway.guard import ADMITTED, REPLAYED, Admission, FlowRequest, GuardUnavailable
 from cams_server.rpc.caller import NonceClaim
 
 __all__ = ["SqliteGuard"]
@@ -55,7 +55,7 @@ class SqliteGuard:
             ).fetchone()
             if seen is not None:
                 conn.execute("COMMIT")
-                return Admission(False)
+                return REPLAYED
             if flow is not None:
                 period_us = int(flow.period * 1_000_000)
                 conn.execute(
@@ -78,7 +78,7 @@ class SqliteGuard:
                 (digest, expires_us),
             )
             conn.execute("COMMIT")
-            return Admission(True)
+            return ADMITTED
         except BaseException:
             conn.execute("ROLLBACK")
             raise

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 __all__ = ["Principal", "PrincipalKind"]
@@ -22,18 +22,19 @@ class Principal:
     kind: PrincipalKind
     name: str  # user or role name; the account name for the account itself
     session_name: str | None = None
+    # Derived once: every call logs its caller's ARN and asks whether it is the account.
+    arn: str = field(init=False, compare=False, repr=False)
+    is_root: bool = field(init=False, compare=False, repr=False)
 
-    @property
-    def is_root(self) -> bool:
-        return self.kind is PrincipalKind.ACCOUNT
-
-    @property
-    def arn(self) -> str:
+    def __post_init__(self) -> None:
         if self.kind is PrincipalKind.ACCOUNT:
-            return f"acs:ram::{self.account_id}:root"
-        if self.kind is PrincipalKind.USER:
-            return f"acs:ram::{self.account_id}:user/{self.name}"
-        return f"acs:ram::{self.account_id}:assumed-role/{self.name}/{self.session_name}"
+            arn = f"acs:ram::{self.account_id}:root"
+        elif self.kind is PrincipalKind.USER:
+            arn = f"acs:ram::{self.account_id}:user/{self.name}"
+        else:
+            arn = f"acs:ram::{self.account_id}:assumed-role/{self.name}/{self.session_name}"
+        object.__setattr__(self, "arn", arn)
+        object.__setattr__(self, "is_root", self.kind is PrincipalKind.ACCOUNT)
 
     @property
     def display_name(self) -> str:

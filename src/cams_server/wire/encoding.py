@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape
 from cams_server.wire.errors import ServiceError
 
 __all__ = [
+    "OK",
     "EncodedResponse",
     "Ok",
     "encode_error",
@@ -38,6 +39,8 @@ class Ok:
         {"Code": "OK", "Message": "None", "AccessDeniedDetail": "NONE"}
     )
 
+
+OK = Ok()  # what an operation that only says OK returns (one instance for every call)
 
 # The OK answer's JSON, prebuilt once from `Ok.FIELDS`: one constant body but for its id.
 _OK_BODY = json.dumps({"RequestId": "@", **Ok.FIELDS}).encode().replace(b"@", b"%s", 1)
