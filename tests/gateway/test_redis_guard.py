@@ -63,3 +63,47 @@ def test_a_nonce_is_accepted_once(redis_url: str) -> None:
         return [first.nonce_fresh, second.nonce_fresh, other_scope.nonce_fresh]
 
     assert _run(redis_url, replay) == [True, False, True]
+
+
+def test_one_batch_decides_its_calls_in_order(redis_url: str) -> None:
+    """Calls gathered into one script call: a repeat of a nonce earlier in the same batch
+    is a replay, calls without a flow window pass, and the window counts in order."""
+    now = time.time()
+
+    async def batch(guard: RedisGuard) -> tuple[list[tuple[bool, bool]], int]:
+        claims = [
+            (NonceClaim("k", "a", now + 900), FlowRequest("acct:Op", 2)),
+            (NonceClaim("k", "a", now + 900), FlowRequest("acct:Op", 2)),  # replay
+            (NonceClaim("k", "b", now + 900), None),
+            (NonceClaim("k", "c", now + 900), FlowRequest("acct:Op", 2)),
+            (NonceClaim("k", "d", now + 900), FlowRequest("acct:Op", 2)),  # over the limit
+        ]
+        answers = await asyncio.gather(*(guard.admit(c, f, now) for c, f in claims))
+        return [(a.nonce_fresh, a.admitted) for a in answers], guard.batches
+
+    decided, batches = _run(redis_url, batch)  # type: ignore[misc]
+    assert decided == [(True, True), (False, False), (True, True), (True, True), (True, False)]
+    assert batches == 1
+
+
+def test_a_call_the_script_cannot_read_fails_its_batch_and_changes_nothing(
+    redis_url: str,
+) -> None:
+    """A flow key with a space (never built from a validated world) cannot shift the
+    fields of the calls batched with it: the whole batch is refused as unavailable, and
+    the nonce of the good call in it is not spent."""
+    now = time.time()
+
+    async def scenario(guard: RedisGuard) -> tuple[list[str], bool]:
+        good = NonceClaim("k", "good", now + 900)
+        answers = await asyncio.gather(
+            guard.admit(good, FlowRequest("acct:Op", 5), now),
+            guard.admit(NonceClaim("k", "bad", now + 900), FlowRequest("acct x:Op", 5), now),
+            return_exceptions=True,
+        )
+        again = await guard.admit(good, FlowRequest("acct:Op", 5), now)
+        return [type(a).__name__ for a in answers], again.admitted
+
+    kinds, admitted_later = _run(redis_url, scenario)  # type: ignore[misc]
+    assert kinds == ["GuardUnavailable", "GuardUnavailable"]
+    assert admitted_later

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -25,17 +24,31 @@ from cams_server.rpc.caller import NonceClaim
 
 __all__ = ["RedisGuard"]
 
-# One call per KEYS pair (nonce, window) and ARGV triple (expiry, limit, period), in
-# order: the calls of one batch are decided one after another, exactly as if each were
-# its own script call, and the answer is a {fresh, wait} pair per call.
+# ARGV[1] is the key prefix; ARGV[2] the batch, a line per call: nonce digest, flow
+# window (`<account>:<action>`, or `-`), expiry (ms), limit (0: no window), period (us).
+# Every field is hex, digits or a validated account id and action name: no spaces. The
+# calls of one batch are decided one after another, exactly as if each were its own
+# script call, and the answer is a {fresh, wait} pair per call.
+#
+# One argument for the whole batch, not five per call: redis-py packs each argument in
+# Python, which cost more per call than the rest of the guard (bench/README.md).
 _SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local prefix = ARGV[1]
+local calls = {}
+for line in string.gmatch(ARGV[2], '([^\\n]*)\\n') do
+  local digest, flow, expires, limit, period =
+    string.match(line, '^(%x+) (%S+) (%d+) (%d+) (%d+)$')
+  if not digest then  -- nothing is changed for a batch with a line not of this form
+    return redis.error_reply('cams guard: call ' .. (#calls + 1) .. ' is malformed')
+  end
+  calls[#calls + 1] = {digest, flow, expires, tonumber(limit), tonumber(period)}
+end
 local out = {}
-for i = 1, #KEYS / 2 do
-  local nonce, window = KEYS[2 * i - 1], KEYS[2 * i]
-  local limit = tonumber(ARGV[3 * i - 1])
-  local period = tonumber(ARGV[3 * i])
+for i, call in ipairs(calls) do
+  local nonce, window = prefix .. ':n:' .. call[1], prefix .. ':f:' .. call[2]
+  local limit, period = call[4], call[5]
   local fresh, wait = 1, -1
   if redis.call('EXISTS', nonce) == 1 then
     fresh, wait = 0, 0
@@ -49,7 +62,7 @@ for i = 1, #KEYS / 2 do
       redis.call('LTRIM', window, 0, limit - 1)
       redis.call('PEXPIRE', window, math.ceil(period / 1000) + 1000)
     end
-    redis.call('SET', nonce, '1', 'PXAT', ARGV[3 * i - 2])
+    redis.call('SET', nonce, '1', 'PXAT', call[3])
   end
   out[2 * i - 1] = fresh
   out[2 * i] = wait
@@ -68,16 +81,9 @@ MAX_BATCH = 256
 _CLOCK_MARGIN_SECONDS = 60.0
 
 
-@dataclass(frozen=True, slots=True)
-class _Call:
-    """One call's part of a batch, and where its answer goes."""
-
-    nonce_key: str
-    window_key: str
-    expires_ms: int
-    limit: int  # 0: no flow window
-    period_us: int
-    answer: asyncio.Future[tuple[int, int]]  # (fresh, wait in us; < 0 admitted)
+# One call's line of a batch (see _SCRIPT), and where its (fresh, wait in us; < 0
+# admitted) answer goes.
+_Call = tuple[str, "asyncio.Future[tuple[int, int]]"]
 
 
 class RedisGuard:
@@ -105,18 +111,18 @@ class RedisGuard:
 
     async def admit(self, nonce: NonceClaim, flow: FlowRequest | None, now: float) -> Admission:
         digest = hashlib.blake2b(f"{nonce.scope}\0{nonce.nonce}".encode(), digest_size=16)
-        call = _Call(
-            f"{self._prefix}:n:{digest.hexdigest()}",
-            f"{self._prefix}:f:{flow.key if flow else '-'}",
-            int((nonce.expires_at + _CLOCK_MARGIN_SECONDS) * 1000),
-            flow.limit if flow else 0,
-            int((flow.period if flow else 1.0) * 1_000_000),
-            asyncio.get_running_loop().create_future(),
-        )
-        self._pending.append(call)
+        expires_ms = int((nonce.expires_at + _CLOCK_MARGIN_SECONDS) * 1000)
+        if flow is None:
+            line = f"{digest.hexdigest()} - {expires_ms} 0 1000000\n"
+        else:
+            period_us = int(flow.period * 1_000_000)
+            line = f"{digest.hexdigest()} {flow.key} {expires_ms} {flow.limit} {period_us}\n"
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[tuple[int, int]] = loop.create_future()
+        self._pending.append((line, answer))
         if len(self._pending) == 1 and not self._in_flight:
-            call.answer.get_loop().call_soon(self._send_next)
-        fresh, wait_us = await call.answer
+            loop.call_soon(self._send_next)
+        fresh, wait_us = await answer
         if not fresh:
             return REPLAYED
         return Admission(True, None if wait_us < 0 else max(wait_us / 1_000_000, 0.001))
@@ -131,23 +137,21 @@ class RedisGuard:
         task.add_done_callback(self._sending.discard)
 
     async def _send(self, batch: list[_Call]) -> None:
-        keys: list[str] = []
-        args: list[int] = []
-        for call in batch:
-            keys += (call.nonce_key, call.window_key)
-            args += (call.expires_ms, call.limit, call.period_us)
+        lines = "".join([line for line, _ in batch])
         try:
-            answers = await self._script(keys=keys, args=args)
+            answers = await self._script(keys=(), args=(self._prefix, lines))
+            if len(answers) != 2 * len(batch):  # a line the script did not parse
+                raise RedisError(f"{len(answers)} answers to {len(batch)} calls")
         except (RedisError, OSError) as exc:
             failure = GuardUnavailable(f"Redis is unreachable ({type(exc).__name__})")
-            for call in batch:
-                if not call.answer.done():
-                    call.answer.set_exception(failure)
+            for _, answer in batch:
+                if not answer.done():
+                    answer.set_exception(failure)
         else:
             self.batches += 1
-            for i, call in enumerate(batch):
-                if not call.answer.done():
-                    call.answer.set_result((answers[2 * i], answers[2 * i + 1]))
+            for i, (_, answer) in enumerate(batch):
+                if not answer.done():
+                    answer.set_result((answers[2 * i], answers[2 * i + 1]))
         finally:
             self._in_flight = False
             if self._pending:
