@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -24,31 +25,22 @@ from cams_server.rpc.caller import NonceClaim
 
 __all__ = ["RedisGuard"]
 
-# ARGV[1] is the key prefix; ARGV[2] the batch, a line per call: nonce digest, flow
-# window (`<account>:<action>`, or `-`), expiry (ms), limit (0: no window), period (us).
-# Every field is hex, digits or a validated account id and action name: no spaces. The
-# calls of one batch are decided one after another, exactly as if each were its own
+# ARGV[1] is the batch: a JSON array of five fields per call (nonce key, flow window key,
+# nonce expiry in ms, limit (0: no window), period in us), decoded by Redis's own cjson.
+# The calls of one batch are decided one after another, exactly as if each were its own
 # script call, and the answer is a {fresh, wait} pair per call.
 #
 # One argument for the whole batch, not five per call: redis-py packs each argument in
-# Python, which cost more per call than the rest of the guard (bench/README.md).
+# Python, which cost more per call than the rest of the guard; a line per call parsed
+# with Lua patterns cost Redis more than it saved (bench/README.md).
 _SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local prefix = ARGV[1]
-local calls = {}
-for line in string.gmatch(ARGV[2], '([^\\n]*)\\n') do
-  local digest, flow, expires, limit, period =
-    string.match(line, '^(%x+) (%S+) (%d+) (%d+) (%d+)$')
-  if not digest then  -- nothing is changed for a batch with a line not of this form
-    return redis.error_reply('cams guard: call ' .. (#calls + 1) .. ' is malformed')
-  end
-  calls[#calls + 1] = {digest, flow, expires, tonumber(limit), tonumber(period)}
-end
+local calls = cjson.decode(ARGV[1])
 local out = {}
-for i, call in ipairs(calls) do
-  local nonce, window = prefix .. ':n:' .. call[1], prefix .. ':f:' .. call[2]
-  local limit, period = call[4], call[5]
+for i = 1, #calls, 5 do
+  local nonce, window, expires, limit, period =
+    calls[i], calls[i + 1], calls[i + 2], calls[i + 3], calls[i + 4]
   local fresh, wait = 1, -1
   if redis.call('EXISTS', nonce) == 1 then
     fresh, wait = 0, 0
@@ -62,10 +54,10 @@ for i, call in ipairs(calls) do
       redis.call('LTRIM', window, 0, limit - 1)
       redis.call('PEXPIRE', window, math.ceil(period / 1000) + 1000)
     end
-    redis.call('SET', nonce, '1', 'PXAT', call[3])
+    redis.call('SET', nonce, '1', 'PXAT', string.format('%.0f', expires))
   end
-  out[2 * i - 1] = fresh
-  out[2 * i] = wait
+  out[#out + 1] = fresh
+  out[#out + 1] = wait
 end
 return out
 """
@@ -83,7 +75,7 @@ _CLOCK_MARGIN_SECONDS = 60.0
 
 # One call's line of a batch (see _SCRIPT), and where its (fresh, wait in us; < 0
 # admitted) answer goes.
-_Call = tuple[str, "asyncio.Future[tuple[int, int]]"]
+_Call = tuple[tuple[str, str, int, int, int], "asyncio.Future[tuple[int, int]]"]
 
 
 class RedisGuard:
@@ -111,12 +103,14 @@ class RedisGuard:
 
     async def admit(self, nonce: NonceClaim, flow: FlowRequest | None, now: float) -> Admission:
         digest = hashlib.blake2b(f"{nonce.scope}\0{nonce.nonce}".encode(), digest_size=16)
-        expires_ms = int((nonce.expires_at + _CLOCK_MARGIN_SECONDS) * 1000)
-        if flow is None:
-            line = f"{digest.hexdigest()} - {expires_ms} 0 1000000\n"
-        else:
-            period_us = int(flow.period * 1_000_000)
-            line = f"{digest.hexdigest()} {flow.key} {expires_ms} {flow.limit} {period_us}\n"
+        prefix = self._prefix
+        line = (
+            f"{prefix}:n:{digest.hexdigest()}",
+            f"{prefix}:f:{flow.key if flow else '-'}",
+            int((nonce.expires_at + _CLOCK_MARGIN_SECONDS) * 1000),
+            flow.limit if flow else 0,
+            int((flow.period if flow else 1.0) * 1_000_000),
+        )
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[tuple[int, int]] = loop.create_future()
         self._pending.append((line, answer))
@@ -137,9 +131,9 @@ class RedisGuard:
         task.add_done_callback(self._sending.discard)
 
     async def _send(self, batch: list[_Call]) -> None:
-        lines = "".join([line for line, _ in batch])
+        calls = json.dumps([field for line, _ in batch for field in line])
         try:
-            answers = await self._script(keys=(), args=(self._prefix, lines))
+            answers = await self._script(keys=(), args=(calls,))
             if len(answers) != 2 * len(batch):  # a line the script did not parse
                 raise RedisError(f"{len(answers)} answers to {len(batch)} calls")
         except (RedisError, OSError) as exc:
