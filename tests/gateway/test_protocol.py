@@ -19,6 +19,8 @@ import pytest
 from cams_server.gateway.protocol import HttpLimits, TrustedProxies
 from cams_server.testing import CamsServer
 from tests.gateway.test_http_limits import connect, read_answer, read_until_closed
+from tests.sdk.clients import KEYS
+from tests.sdk.raw import v3_headers
 from tests.sdk.wire_asserts import assert_still_serving, parse_response
 
 
@@ -290,3 +292,25 @@ def test_shutdown_does_not_wait_for_a_client_that_does_not_read(rich_world: Path
     took = time.monotonic() - started
     sock.close()
     assert took < 6, f"stop took {took:.1f} s"
+
+
+def test_an_answer_slower_than_the_send_timeout_is_sent_before_closing(rich_world: Path) -> None:
+    """A connection that closes after its answers (here: an Upgrade) used to start the
+    send_timeout clock while the application was still computing the answer, and a call
+    slower than it was dropped unanswered. The clock is for a client that does not read."""
+    limits = HttpLimits(send_timeout=0.5)
+    with CamsServer(world=rich_world, http_limits=limits, admin_token="t" * 32) as srv:
+        srv.inject_fault("EnableWhatsappROIMetric", latency_ms=1200)
+        key_id, secret = KEYS["acme-root"]
+        head = "".join(
+            f"{k}: {v}\r\n" for k, v in v3_headers(srv.endpoint, key_id, secret, {}).items()
+        )
+        sock = connect(srv)
+        sock.sendall(
+            f"POST / HTTP/1.1\r\n{head}Content-Length: 0\r\n"
+            "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n".encode()
+        )
+        data, _ = read_until_closed(sock)
+        sock.close()
+    assert data.startswith(b"HTTP/1.1 200 "), data[:300]
+    assert data.count(b"HTTP/1.1 ") == 1 and b'"Code": "OK"' in data, data

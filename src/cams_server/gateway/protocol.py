@@ -692,8 +692,11 @@ class GatewayHttpProtocol(asyncio.Protocol):
             return
         self._closing_after_answers = True
         self._pause_reading()
-        # Bounded even so: the answers must be sent (and read) within `send_timeout`.
-        self._arm(self._limits.send_timeout, self._send_stalled)
+        # The application is answering the first of them: no client deadline runs while
+        # it does (its own timeouts bound it), and the last answer's write closes the
+        # connection with `send_timeout` for the client to read it (`_close`). A send
+        # deadline already running (writes paused) stands.
+        self._arm(_NEVER, self._idle_expired)
 
     def close_now(self) -> None:
         """Close (the outbox wrote this connection's last answer)."""
