@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import mmap
 import os
 import sys
 import time
@@ -53,6 +54,8 @@ def live_bytes(root: Any) -> int:
             continue
         seen.add(id(obj))
         total += sys.getsizeof(obj)
+        if isinstance(obj, mmap.mmap):  # a mapped table: its size is not its object's
+            total += len(obj)
         stack.extend(gc.get_referents(obj))
     return total
 
