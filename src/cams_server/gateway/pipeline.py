@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cams_server.clock import Clock
 from cams_server.gateway.auth import Authenticator, signature_version
-from cams_server.gateway.faults import FaultPlan
+from cams_server.gateway.faults import Fault, FaultPlan
 from cams_server.gateway.guard import CallGuard, FlowRequest, GuardUnavailable
 from cams_server.gateway.nonces import NonceQuota
 from cams_server.ram.diagnostics import DiagnosticCodec
@@ -92,22 +92,24 @@ class Gateway:
             caller = self._auth.authenticate(request, params, version)
             record.principal = caller.principal.arn
             if self._faults is not None:
-                await self._inject(op, caller)
+                fault = self._faults.take(op.name, caller.principal.account_id)
+                if fault is not None:
+                    await self._inject(op, fault)
             await self._admit(op, caller)
-            ctx = CallContext(
-                request_id=record.request_id,
-                operation=op,
-                params=parsed,
-                caller=caller,
-                request=request,
-                directory=self._world.directory,
-                database=self._database,
-                clock=self._clock,
-                diagnostics=self._diagnostics,
-                enablements=self._world.enabled,
-                enablement_writer=self._enablement_writer,
-                sts=self._sts,
-                upstream_configured=self._upstream_configured,
+            ctx = CallContext(  # positional: built on every call, keywords cost more
+                record.request_id,
+                op,
+                parsed,
+                caller,
+                request,
+                self._world.directory,
+                self._database,
+                self._clock,
+                self._diagnostics,
+                self._world.enabled,
+                self._enablement_writer,
+                self._sts,
+                self._upstream_configured,
             )
             try:
                 fields = await self._run(ctx)
@@ -143,12 +145,8 @@ class Gateway:
             raise errors.need_ssl(op.name)
         return op
 
-    async def _inject(self, op: Operation, caller: Caller) -> None:
-        """An injected fault for this call, if one is set (see gateway/faults.py)."""
-        assert self._faults is not None
-        fault = self._faults.take(op.name, caller.principal.account_id)
-        if fault is None:
-            return
+    async def _inject(self, op: Operation, fault: Fault) -> None:
+        """The injected fault taken for this call (see gateway/faults.py)."""
         if fault.latency_ms:
             await asyncio.sleep(fault.latency_ms / 1000)
         if fault.code is None:
