@@ -101,3 +101,18 @@ def test_odd_characters_in_a_key_cannot_shift_the_calls_batched_with_it(redis_ur
         return [(a.nonce_fresh, a.admitted) for a in answers]
 
     assert _run(redis_url, scenario) == [(True, True), (True, False), (True, True)]
+
+
+def test_a_redis_that_forgot_the_script_is_given_it_again(redis_url: str) -> None:
+    """Batches call the script by its SHA on a connection of their own; a Redis that
+    restarted or flushed its scripts answers NOSCRIPT, and the batch sends the script."""
+    now = time.time()
+
+    async def scenario(guard: RedisGuard) -> list[bool]:
+        first = await guard.admit(NonceClaim("k", "before", now + 900), None, now)
+        await guard._redis.script_flush()
+        second = await guard.admit(NonceClaim("k", "after", now + 900), None, now)
+        replay = await guard.admit(NonceClaim("k", "after", now + 900), None, now)
+        return [first.admitted, second.admitted, replay.nonce_fresh]
+
+    assert _run(redis_url, scenario) == [True, True, False]

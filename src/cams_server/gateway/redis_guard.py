@@ -18,7 +18,8 @@ import hashlib
 import json
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import NoScriptError, RedisError
 
 from cams_server.gateway.guard import REPLAYED, Admission, FlowRequest, GuardUnavailable
 from cams_server.rpc.caller import NonceClaim
@@ -94,7 +95,23 @@ class RedisGuard:
             health_check_interval=0,
         )
         self._redis = aioredis.Redis(connection_pool=pool)
-        self._script = self._redis.register_script(_SCRIPT)
+        # The batches go one at a time: they have a connection of their own, used through
+        # redis-py's connection API. Through the client, each batch also paid for a
+        # connection taken from and given back to the pool, a retry wrapper, telemetry
+        # and a task per write (its per-command socket timeout); one deadline bounds
+        # the whole round trip instead (`_evaluate`).
+        self._batch_pool = aioredis.ConnectionPool.from_url(
+            url,
+            max_connections=1,
+            socket_timeout=None,
+            socket_connect_timeout=timeout,
+            retry_on_timeout=False,
+            health_check_interval=0,
+        )
+        self._batch_connection: AbstractConnection | None = None
+        self._timeout = timeout
+        # The name Redis caches the script under (SHA-1 is what EVALSHA is keyed by).
+        self._script_sha = hashlib.sha1(_SCRIPT.encode(), usedforsecurity=False).hexdigest()
         self._prefix = prefix
         self._pending: list[_Call] = []  # calls waiting for the next batch
         self._in_flight = False  # a batch is on its way to Redis
@@ -133,7 +150,7 @@ class RedisGuard:
     async def _send(self, batch: list[_Call]) -> None:
         calls = json.dumps([field for line, _ in batch for field in line])
         try:
-            answers = await self._script(keys=(), args=(calls,))
+            answers = await self._evaluate(calls)
             if len(answers) != 2 * len(batch):  # a line the script did not parse
                 raise RedisError(f"{len(answers)} answers to {len(batch)} calls")
         except (RedisError, OSError) as exc:
@@ -150,6 +167,28 @@ class RedisGuard:
             self._in_flight = False
             if self._pending:
                 self._send_next()
+
+    async def _evaluate(self, calls: str) -> list[int]:
+        """The script's answer to one batch, within `timeout` for the round trip."""
+        connection = self._batch_connection
+        if connection is None:
+            connection = await self._batch_pool.get_connection()  # type: ignore[no-untyped-call]
+            self._batch_connection = connection
+        try:
+            async with asyncio.timeout(self._timeout):
+                await connection.send_command("EVALSHA", self._script_sha, 0, calls)
+                try:
+                    answers = await connection.read_response()
+                except NoScriptError:  # a restarted or flushed Redis: EVAL caches it again
+                    await connection.send_command("EVAL", _SCRIPT, 0, calls)
+                    answers = await connection.read_response()
+        except BaseException:
+            # An answer may be on its way: the connection is dropped, never reused out of
+            # step (the next batch connects again).
+            await connection.disconnect(nowait=True)
+            raise
+        assert isinstance(answers, list)
+        return answers
 
     @property
     def remembers_since(self) -> float:
@@ -170,6 +209,10 @@ class RedisGuard:
             raise GuardUnavailable(f"Redis is unreachable ({type(exc).__name__})") from None
 
     async def close(self) -> None:
+        if self._batch_connection is not None:
+            await self._batch_pool.release(self._batch_connection)
+            self._batch_connection = None
+        await self._batch_pool.aclose()
         await self._redis.aclose(close_connection_pool=True)
 
     def sizes(self) -> dict[str, int]:
