@@ -27,7 +27,6 @@ a pause of the event loop of about 30 ms; mapped, it takes microseconds.
 
 from __future__ import annotations
 
-import hashlib
 import mmap
 from dataclasses import dataclass
 from typing import Protocol
@@ -41,6 +40,7 @@ __all__ = [
     "QuotaLimits",
 ]
 
+_FINGERPRINT_MASK = (1 << 48) - 1
 _MINUTE_MASK = 0xFFFF
 _HALF = 0x8000
 _MIN_SLOTS = 1024
@@ -117,8 +117,9 @@ class MemoryNonceStore:
         if minute != self._current:
             self._advance(minute)
         # One hash and one probe per call: this runs on every call, so inline.
-        digest = hashlib.blake2b(f"{scope}\0{nonce}".encode(), digest_size=8).digest()
-        fingerprint = (int.from_bytes(digest, "big") >> 16) or 1
+        # Python's own string hash (SipHash, keyed at random per process) is enough for
+        # a table that lives in one process, and costs no hash object per call.
+        fingerprint = (hash(f"{scope}\0{nonce}") & _FINGERPRINT_MASK) or 1
         current = self._current & _MINUTE_MASK
         if self._old is not None and self._live_in_old(fingerprint, current):
             return None
