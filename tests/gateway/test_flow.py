@@ -100,33 +100,60 @@ def test_sweep_removes_idle_keys() -> None:
     for i in range(9):
         assert admit(window, 0.0, key=f"idle-{i}") is None
     assert window.size() == 9
-    # The 10th call sweeps: every key idle for longer than the period goes.
+    # The 10th key sweeps first: every key idle for longer than the period goes.
     assert admit(window, 5.0, key="fresh") is None
     assert window.size() == 1
 
 
 def test_sweep_keeps_keys_active_within_the_period() -> None:
-    window = MemoryFlowWindow(sweep_every=4)
+    window = MemoryFlowWindow(sweep_every=3)
     assert admit(window, 0.0, key="old") is None
     assert admit(window, 4.5, key="recent") is None
     assert admit(window, 4.75, key="recent") is None
     assert window.size() == 2
-    assert admit(window, 5.0, key="recent") is None  # 4th call: sweep at now=5.0
-    assert window.size() == 1
-    # The surviving key kept its log: 3 admissions in the window, 2 left.
-    assert admit(window, 5.0, key="recent") is None
-    assert admit(window, 5.0, key="recent") is None
-    assert admit(window, 5.0, key="recent") == 0.5
+    assert admit(window, 5.0, key="new") is None  # a 3rd key: sweep at 5.0 first
+    assert window.size() == 2  # "old" went, "recent" stayed
+    # The surviving key kept its log: 2 admissions in the window, 3 left.
+    assert [admit(window, 5.0, key="recent") for _ in range(4)] == [None, None, None, 0.5]
 
 
 def test_swept_key_starts_afresh() -> None:
-    window = MemoryFlowWindow(sweep_every=6)
+    window = MemoryFlowWindow(sweep_every=3)
     for _ in range(5):
         assert admit(window, 0.0, key="k") is None
-    assert admit(window, 9.0, key="other") is None  # sweep: "k" is idle
-    assert window.size() == 1
+    assert admit(window, 9.0, key="other") is None
+    assert admit(window, 9.0, key="third") is None  # sweep: "k" is idle
+    assert window.size() == 2
     assert [admit(window, 9.0, key="k") for _ in range(5)] == [None] * 5
     assert admit(window, 9.0, key="k") == 1.0
+
+
+def test_a_stable_set_of_active_keys_is_not_swept_again_and_again() -> None:
+    """Sweeps wait for the table to double: with every key active, a sweep per N calls
+    walked the whole table each time for nothing."""
+    window = MemoryFlowWindow(sweep_every=8)
+    swept = 0
+    original = window._sweep
+
+    def counting(now: float) -> None:
+        nonlocal swept
+        swept += 1
+        original(now)
+
+    window._sweep = counting  # type: ignore[method-assign]
+    for second in range(20):
+        for k in range(100):
+            assert admit(window, second + k / 1000, key=f"acct-{k}") is None
+    assert window.size() == 100
+    assert swept <= 5  # 8, 16, 32, 64, 128 keys: while the table first fills, then never
+
+
+def test_idle_keys_do_not_accumulate_beyond_twice_the_active_ones() -> None:
+    window = MemoryFlowWindow(sweep_every=8)
+    for second in range(50):
+        for k in range(10):  # ten new keys a second, each idle after its second
+            assert admit(window, float(second), key=f"s{second}-k{k}") is None
+        assert window.size() <= max(8, 2 * 20) + 10
 
 
 # Arrival times: multiples of 1/1024 s over 4 s, in order, with repeats.

@@ -26,21 +26,25 @@ class FlowWindow(Protocol):
 
 
 class MemoryFlowWindow:
-    """For one process. Memory is bounded by the keys active in the last period."""
+    """For one process. Memory is bounded by the keys active in the last period: when a
+    new key would make the table `sweep_at` keys, the idle ones go first, and the next
+    sweep waits until the table has doubled (at least `sweep_every` keys). A sweep
+    every N calls walked every key even when all were active (the bench's 10,000
+    accounts): two and a half steps a call for nothing."""
 
     def __init__(self, sweep_every: int = 4096) -> None:
         self._logs: dict[str, deque[float]] = {}
         self._sweep_every = sweep_every
-        self._since_sweep = 0
+        self._sweep_at = sweep_every
         self._longest_period = 0.0
 
     def admit(self, key: str, limit: int, period: float, now: float) -> float | None:
-        self._longest_period = max(self._longest_period, period)
-        self._since_sweep += 1
-        if self._since_sweep >= self._sweep_every:
-            self._sweep(now)
+        if period > self._longest_period:
+            self._longest_period = period
         log = self._logs.get(key)
         if log is None:
+            if len(self._logs) + 1 >= self._sweep_at:
+                self._sweep(now)
             log = self._logs[key] = deque(maxlen=limit)
         horizon = now - period
         while log and log[0] <= horizon:
@@ -54,8 +58,8 @@ class MemoryFlowWindow:
         return len(self._logs)
 
     def _sweep(self, now: float) -> None:
-        self._since_sweep = 0
         horizon = now - self._longest_period
         stale = [k for k, log in self._logs.items() if not log or log[-1] <= horizon]
         for key in stale:
             del self._logs[key]
+        self._sweep_at = max(self._sweep_every, 2 * (len(self._logs) + 1))
