@@ -130,8 +130,8 @@ def test_swept_key_starts_afresh() -> None:
 
 def test_a_stable_set_of_active_keys_is_not_swept_again_and_again() -> None:
     """Sweeps wait for the table to double: with every key active, a sweep per N calls
-    walked the whole table each time for nothing."""
-    window = MemoryFlowWindow(sweep_every=8)
+    walked the whole table each time for nothing (the timed sweep is left out here)."""
+    window = MemoryFlowWindow(sweep_every=8, sweep_interval=3600.0)
     swept = 0
     original = window._sweep
 
@@ -146,6 +146,19 @@ def test_a_stable_set_of_active_keys_is_not_swept_again_and_again() -> None:
             assert admit(window, second + k / 1000, key=f"acct-{k}") is None
     assert window.size() == 100
     assert swept <= 5  # 8, 16, 32, 64, 128 keys: while the table first fills, then never
+
+
+def test_the_keys_of_a_past_burst_go_even_when_no_new_key_comes() -> None:
+    """A burst of keys, then traffic on a few known keys only: a sweep triggered by new
+    keys alone never came, and the burst's windows stayed for the life of the process
+    (found by an attacker's review)."""
+    window = MemoryFlowWindow(sweep_every=8, sweep_interval=10.0)
+    for k in range(1000):
+        assert admit(window, 0.5, key=f"burst-{k}") is None
+    for second in range(1, 30):
+        for k in range(3):
+            admit(window, float(second), key=f"steady-{k}")
+    assert window.size() == 3
 
 
 def test_idle_keys_do_not_accumulate_beyond_twice_the_active_ones() -> None:

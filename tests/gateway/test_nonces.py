@@ -245,3 +245,28 @@ def test_a_new_table_is_mapped_not_written() -> None:
     table[0], table[len(table) - 1] = 1, 2  # usable at both ends
     assert (table[0], table[-1], len(table)) == (1, 2, 1 << 26)
     assert grown < 16 * 1024 * 1024, grown
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_process_writes_its_own_copy_of_the_table() -> None:
+    """A shared mapping would let a process forked after the store was made fill the
+    parent's table behind its counts (found by an attacker's review)."""
+    store = MemoryNonceStore()
+    assert store.remember("k", "before", 900.0, 0.0)
+    pid = os.fork()
+    if pid == 0:  # the child: remember a nonce in its copy, then leave at once
+        store.remember("k", "child", 900.0, 0.0)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert not store.seen("k", "child", 0.0)
+    assert store.seen("k", "before", 0.0)
+    assert store.remember("k", "child", 900.0, 0.0)
+
+
+def test_fingerprints_do_not_follow_from_the_nonce_alone() -> None:
+    """Each store salts its fingerprints with a secret of its own: under a fixed
+    PYTHONHASHSEED a caller could otherwise compute, offline, nonces that all probe one
+    region of the table and make each replay of them cost a long probe."""
+    first, second = MemoryNonceStore(), MemoryNonceStore()
+    slots = {(s.claim("k", f"n{i}", 0.0) or (0,))[0] for s in (first, second) for i in range(4)}
+    assert len(slots) == 8

@@ -27,7 +27,10 @@ a pause of the event loop of about 30 ms; mapped, it takes microseconds.
 
 from __future__ import annotations
 
+import hashlib
 import mmap
+import os
+import sys
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -76,7 +79,8 @@ class NonceStore(Protocol):
 
 def _table(slots: int) -> memoryview:
     """`slots` zeroed 64-bit slots, mapped, not written (see the module's docstring)."""
-    return memoryview(mmap.mmap(-1, 8 * slots)).cast("Q")
+    # Private: a process forked after the store was made writes its own copy of a page.
+    return memoryview(mmap.mmap(-1, 8 * slots, flags=mmap.MAP_PRIVATE)).cast("Q")
 
 
 def _home(fingerprint: int, mask: int) -> int:
@@ -93,6 +97,8 @@ def _after(minute: int, current: int) -> bool:
 class MemoryNonceStore:
     def __init__(self, capacity: int = 5_000_000) -> None:
         self._capacity = capacity
+        self._salt = os.urandom(16).hex()
+        self._siphash = sys.hash_info.width >= 64
         self._slots = _table(_MIN_SLOTS)
         self._mask = _MIN_SLOTS - 1
         self._used = 0  # non-empty slots, live or expired
@@ -117,9 +123,17 @@ class MemoryNonceStore:
         if minute != self._current:
             self._advance(minute)
         # One hash and one probe per call: this runs on every call, so inline.
-        # Python's own string hash (SipHash, keyed at random per process) is enough for
-        # a table that lives in one process, and costs no hash object per call.
-        fingerprint = (hash(f"{scope}\0{nonce}") & _FINGERPRINT_MASK) or 1
+        # Python's own string hash (SipHash) of the store's secret salt and the nonce:
+        # the table lives in one process, and this costs no hash object per call. The
+        # salt keeps fingerprints unpredictable even under a fixed PYTHONHASHSEED (an
+        # attacker who could predict them could build long probe chains).
+        if self._siphash:
+            fingerprint = (hash(f"{self._salt}{scope}\0{nonce}") & _FINGERPRINT_MASK) or 1
+        else:  # a 32-bit build: its hash has too few bits for a fingerprint
+            digest = hashlib.blake2b(
+                f"{scope}\0{nonce}".encode(), digest_size=8, key=self._salt.encode()
+            ).digest()
+            fingerprint = (int.from_bytes(digest, "big") >> 16) or 1
         current = self._current & _MINUTE_MASK
         if self._old is not None and self._live_in_old(fingerprint, current):
             return None
