@@ -116,3 +116,30 @@ def test_a_redis_that_forgot_the_script_is_given_it_again(redis_url: str) -> Non
         return [first.admitted, second.admitted, replay.nonce_fresh]
 
     assert _run(redis_url, scenario) == [True, True, False]
+
+
+def test_a_batch_connection_lost_while_idle_is_replaced_before_the_next_batch(
+    redis_url: str,
+) -> None:
+    """Redis dropped the guard's connection between batches (a restart, an idle timeout,
+    a proxy): the next batch still answers. Retrying a batch is unsafe (it may have run),
+    so an idle connection is checked with a PING first."""
+    now = time.time()
+    prefix = f"cams-test-{uuid.uuid4().hex}"
+
+    async def main() -> list[bool]:
+        guard = RedisGuard(redis_url, prefix=prefix, idle_check=0.1)
+        try:
+            first = await guard.admit(NonceClaim("k", "first", now + 900), None, now)
+            clients = await guard._redis.client_list()
+            ids = [c["id"] for c in clients if c.get("name") == f"{prefix}:batches"]
+            assert len(ids) == 1, clients
+            await guard._redis.client_kill_filter(_id=ids[0])
+            await asyncio.sleep(0.3)
+            second = await guard.admit(NonceClaim("k", "second", now + 900), None, now)
+            return [first.admitted, second.admitted]
+        finally:
+            await guard.reset()
+            await guard.close()
+
+    assert asyncio.run(main()) == [True, True]

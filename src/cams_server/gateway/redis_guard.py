@@ -19,6 +19,9 @@ import json
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
 from cams_server.gateway.guard import REPLAYED, Admission, FlowRequest, GuardUnavailable
@@ -81,7 +84,12 @@ _Call = tuple[tuple[str, str, int, int, int], "asyncio.Future[tuple[int, int]]"]
 
 class RedisGuard:
     def __init__(
-        self, url: str, prefix: str = "cams", timeout: float = 0.5, max_connections: int = 64
+        self,
+        url: str,
+        prefix: str = "cams",
+        timeout: float = 0.5,
+        max_connections: int = 64,
+        idle_check: float = 5.0,
     ) -> None:
         # A bounded pool that makes a burst wait for a connection (up to `timeout`) instead
         # of failing it: the default pool refuses calls beyond its size outright.
@@ -99,14 +107,21 @@ class RedisGuard:
         # redis-py's connection API. Through the client, each batch also paid for a
         # connection taken from and given back to the pool, a retry wrapper, telemetry
         # and a task per write (its per-command socket timeout); one deadline bounds
-        # the whole round trip instead (`_evaluate`).
+        # the whole round trip instead (`_evaluate`). A batch is never sent twice (it may
+        # have run before its answer was lost): a connection idle for `idle_check`
+        # seconds, which Redis or a proxy may have dropped meanwhile, is checked with a
+        # PING (reconnecting if need be) before the next batch goes out on it.
         self._batch_pool = aioredis.ConnectionPool.from_url(
             url,
             max_connections=1,
             socket_timeout=None,
             socket_connect_timeout=timeout,
             retry_on_timeout=False,
-            health_check_interval=0,
+            health_check_interval=idle_check,
+            # The PING (and a connect) is tried once more on a dropped connection: the
+            # second try connects again. Never the batch itself.
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+            client_name=f"{prefix}:batches",
         )
         self._batch_connection: AbstractConnection | None = None
         self._timeout = timeout
