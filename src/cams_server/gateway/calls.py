@@ -76,17 +76,23 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
         self._second = -1
         self._text = ""
+        self._millisecond = -1
+        self._millisecond_text = ""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
         return self.time_text(record.created)
 
     def time_text(self, created: float) -> str:
-        second = int(created)
+        millisecond = int(created * 1000)
+        if millisecond == self._millisecond:  # calls of one millisecond share the text
+            return self._millisecond_text
+        second = millisecond // 1000
         if second != self._second:
             self._second = second
-            local = datetime.fromtimestamp(second).strftime("%Y-%m-%d %H:%M:%S")
-            self._text = local
-        return f"{self._text},{int((created - second) * 1000):03d}"
+            self._text = datetime.fromtimestamp(second).strftime("%Y-%m-%d %H:%M:%S")
+        self._millisecond = millisecond
+        self._millisecond_text = f"{self._text},{millisecond - second * 1000:03d}"
+        return self._millisecond_text
 
 
 class CallLineHandler(logging.StreamHandler[TextIO]):

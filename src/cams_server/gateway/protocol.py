@@ -428,7 +428,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
         head = HttpHead(
             parser.get_method().decode("ascii"),
             raw_path,
-            unquote(raw_path.decode("latin-1")),
+            unquote(path) if "%" in (path := raw_path.decode("latin-1")) else path,
             url.query or b"",
             headers,
             client,
