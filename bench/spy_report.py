@@ -19,7 +19,9 @@ from pathlib import Path
 __all__ = ["STAGES", "report"]
 
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("database write (first-time enablement)", ("enable_roi_metric (",)),
+    # The batch of a turn's first-time enablements, written from the event loop (SQLite)
+    # or a thread (PostgreSQL) by the group commit, outside any call's own stack.
+    ("database write (first-time enablement)", ("enable_roi_metrics (", "enable_roi_metric (")),
     ("operation (checks, authorize_space and the rest)", ("Operations.run (",)),
     ("signature V3/V1 verification", ("Authenticator.authenticate (",)),
     ("flow control and nonce (guard)", ("Gateway._admit (",)),
