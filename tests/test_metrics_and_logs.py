@@ -187,6 +187,8 @@ def test_metrics_count_calls_codes_throttles_latency_and_store_sizes(server: Cam
     windows = value(samples, "cams_guard_entries", store="flow_windows")
     assert nonces is not None and nonces > 0
     assert windows is not None and windows > 0
+    slots = value(samples, "cams_guard_entries", store="nonce_slots")
+    assert slots is not None and slots * 3 >= nonces * 4  # at most three quarters used
 
     for family, kind in (
         ("cams_calls_total", "counter"),

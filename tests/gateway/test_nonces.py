@@ -128,9 +128,11 @@ def test_the_table_grows_in_steps_and_forgets_nothing_meanwhile() -> None:
     still seen, a replay of one not yet moved is refused, and new ones are kept."""
     store = MemoryNonceStore()
     kept = []
+    assert store.slots() == 1024
     while not store.growing:
         kept.append(f"n-{len(kept)}")
         assert store.remember("k", kept[-1], EXPIRES, NOW) is True
+    assert store.slots() == 1024 + 2048  # both tables count while the old one empties
     calls_while_growing = 0
     while store.growing:
         assert store.remember("k", kept[calls_while_growing], EXPIRES, NOW) is False
@@ -139,6 +141,7 @@ def test_the_table_grows_in_steps_and_forgets_nothing_meanwhile() -> None:
         calls_while_growing += 1
     # The 1,024-slot table moved 8 slots a call: spread over more than a hundred calls.
     assert calls_while_growing >= 1024 // 8 - 1
+    assert store.slots() == 2048
     assert store.size() == len(kept)
     assert all(store.remember("k", nonce, EXPIRES, NOW) is False for nonce in kept)
 

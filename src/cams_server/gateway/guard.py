@@ -79,7 +79,8 @@ class CallGuard(Protocol):
         ...
 
     def sizes(self) -> dict[str, int]:
-        """Live entries, for metrics (empty when the store is remote)."""
+        """Live entries, for metrics (empty when the store is remote); in memory also the
+        nonce table's slots (8 bytes each), its memory."""
         ...
 
 
@@ -124,4 +125,9 @@ class MemoryGuard:
         self.flow = MemoryFlowWindow()
 
     def sizes(self) -> dict[str, int]:
-        return {"nonces": self.nonces.size(), "flow_windows": self.flow.size()}
+        nonces = self.nonces
+        return {
+            "nonces": nonces.size(),
+            "nonce_slots": nonces.slots(),
+            "flow_windows": self.flow.size(),
+        }

@@ -67,7 +67,8 @@ class _GuardSizes(Collector):
     def collect(self) -> Iterable[GaugeMetricFamily]:
         family = GaugeMetricFamily(
             "cams_guard_entries",
-            "Live entries of the in-process nonce and flow stores",
+            "Live entries of the in-process nonce and flow stores, and the nonce table's "
+            "slots (8 bytes each)",
             labels=["store"],
         )
         for name, value in self._sizes().items():

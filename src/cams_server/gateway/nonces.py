@@ -185,6 +185,11 @@ class MemoryNonceStore:
     def size(self) -> int:
         return self._live
 
+    def slots(self) -> int:
+        """Slots of its tables, 8 bytes each, the one being moved out of included: the
+        store's memory (twice the live nonces' share while a larger table fills)."""
+        return len(self._slots) + (len(self._old) if self._old is not None else 0)
+
     def full(self) -> bool:
         return self._live >= self._capacity
 
