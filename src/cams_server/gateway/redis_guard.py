@@ -134,10 +134,10 @@ class RedisGuard:
         self.batches = 0  # script calls answered, for tests and benchmarks
 
     async def admit(self, nonce: NonceClaim, flow: FlowRequest | None, now: float) -> Admission:
-        digest = hashlib.blake2b(f"{nonce.scope}\0{nonce.nonce}".encode(), digest_size=16)
+        digest = nonce.digest()
         prefix = self._prefix
         line = (
-            f"{prefix}:n:{digest.hexdigest()}",
+            f"{prefix}:n:{digest.hex()}",
             f"{prefix}:f:{flow.key if flow else '-'}",
             int((nonce.expires_at + _CLOCK_MARGIN_SECONDS) * 1000),
             flow.limit if flow else 0,

@@ -8,7 +8,6 @@ guard runs on every call, and SQLAlchemy's per-statement cost would dominate it.
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import threading
 from pathlib import Path
@@ -32,7 +31,7 @@ class SqliteGuard:
         self._calls = 0
 
     async def admit(self, nonce: NonceClaim, flow: FlowRequest | None, now: float) -> Admission:
-        digest = hashlib.blake2b(f"{nonce.scope}\0{nonce.nonce}".encode(), digest_size=16).digest()
+        digest = nonce.digest()
         now_us = int(now * 1_000_000)
         try:
             with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from cams_server.ram.policy import Policy
@@ -18,6 +19,11 @@ class NonceClaim:
     nonce: str
     expires_at: float
     signed_at: float = 0.0  # the request's signed timestamp (epoch seconds)
+
+    def digest(self) -> bytes:
+        """A stable 16-byte digest of (scope, nonce): the key a shared store (the SQLite
+        file, Redis) remembers it by, the same in every process."""
+        return hashlib.blake2b(f"{self.scope}\0{self.nonce}".encode(), digest_size=16).digest()
 
 
 @dataclass(frozen=True, slots=True)
