@@ -72,3 +72,15 @@ def test_a_user_is_not_a_role_of_the_same_name() -> None:
     role = directory.policies_of(Principal(ACME, PrincipalKind.ASSUMED_ROLE, "Alice", "s1"))
     assert [p.name for p in user] == ["RoiOnly", "AliyunCAMSReadOnlyAccess"]
     assert [p.name for p in role] == ["RoiOnly"]
+
+
+def test_a_key_record_shows_no_secret() -> None:
+    world = WORLD.replace(
+        '  [[accounts.users]]\n  name = "alice"',
+        '  [[accounts.access_keys]]\n  id = "LTAI5tAcmeRoot000001"\n'
+        '  secret = "acme-root-secret"\n\n'
+        '  [[accounts.users]]\n  name = "alice"',
+    )
+    record = Directory(parse_world(world)).key("LTAI5tAcmeRoot000001")
+    assert record is not None and record.secret == "acme-root-secret"
+    assert "acme-root-secret" not in repr(record)

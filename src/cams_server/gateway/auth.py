@@ -29,7 +29,6 @@ from cams_server.wire.signing import (
     v1_signature,
     v1_string_to_sign,
     v3_canonical_request,
-    v3_signature,
     v3_string_to_sign,
 )
 
@@ -43,7 +42,8 @@ _TIMESTAMP = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,6})?Z"
 )
 _AUTH_V3 = re.compile(
-    r"ACS3-HMAC-SHA256 Credential=([^,\s]+),SignedHeaders=([^,\s]+),Signature=([0-9a-f]{64})\Z"
+    r"ACS3-HMAC-SHA256 Credential=([!-+\--~]+),SignedHeaders=([!-+\--~]+),"
+    r"Signature=([0-9a-f]{64})\Z"
 )
 _AUTH_PART = re.compile(r"^\s*(Credential|SignedHeaders|Signature)=([^,\s]*)\s*\Z")
 _KNOWN_V3 = ("ACS3-HMAC-SM3", "ACS3-RSA-SHA256")
@@ -134,7 +134,8 @@ class Authenticator:
                 signature = "-"
         return self._v3_verify(request, key_id, listed, signature)
 
-    def _v3_fields(self, authorization: str) -> dict[str, str]:
+    @staticmethod
+    def _v3_fields(authorization: str) -> dict[str, str]:
         algorithm, _, rest = authorization.partition(" ")
         if algorithm != V3_ALGORITHM:
             if algorithm in _KNOWN_V3 or algorithm.startswith("ACS3-"):
@@ -191,7 +192,7 @@ class Authenticator:
             request.method, request.path, request.query, headers, signed, payload_hash
         )
         string_to_sign = v3_string_to_sign(canonical)
-        if not hmac.compare_digest(v3_signature(record.secret, string_to_sign), signature):
+        if not hmac.compare_digest(record.v3_key.sign(string_to_sign), signature):
             raise errors.signature_does_not_match(string_to_sign)
         nonce = self._claim("x-acs-date", date, timestamp, key_id, nonce_value)
         return Caller(record.principal, key_id, "V3", nonce, record.session_policy)

@@ -31,7 +31,7 @@ class GuardUnavailable(RuntimeError):
     """The guard's store cannot answer now (down, timed out, full)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FlowRequest:
     key: str  # "<account>:<action>"
     limit: int

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from cams_server.model.world import World
@@ -16,6 +16,7 @@ from cams_server.ram.names import name_key
 from cams_server.ram.policy import Policy, parse_policy
 from cams_server.ram.principals import Principal, PrincipalKind
 from cams_server.ram.system_policies import system_policies
+from cams_server.wire.signing import V3Key
 
 __all__ = [
     "AccountRecord",
@@ -49,10 +50,15 @@ def role_arn(account_id: str, name: str) -> str:
 @dataclass(frozen=True, slots=True)
 class KeyRecord:
     access_key_id: str
-    secret: str
+    secret: str = field(repr=False)
     active: bool
     principal: Principal
     session_policy: Policy | None = None  # a role session's `Policy`, which narrows it
+    # The secret ready for V3 verification, set up once per key rather than per call.
+    v3_key: V3Key = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "v3_key", V3Key(self.secret))
 
 
 @dataclass(frozen=True, slots=True)

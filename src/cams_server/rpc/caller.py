@@ -11,7 +11,7 @@ from cams_server.ram.principals import Principal
 __all__ = ["Caller", "NonceClaim"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NonceClaim:
     """A nonce to be accepted once per AccessKey until `expires_at` (epoch seconds)."""
 
@@ -26,7 +26,7 @@ class NonceClaim:
         return hashlib.blake2b(f"{self.scope}\0{self.nonce}".encode(), digest_size=16).digest()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Caller:
     principal: Principal
     access_key_id: str
