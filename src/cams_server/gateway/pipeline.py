@@ -82,8 +82,7 @@ class Gateway:
 
     async def handle(self, request: WireRequest, record: CallRecord) -> EncodedResponse:
         params = request.params()
-        xml = params.get("Format", "").upper() == "XML"
-        host = request.header("host") or ""
+        xml = "Format" in params and params["Format"].upper() == "XML"
         try:
             version = signature_version(request, params)
             op = self._resolve(request, params, version)
@@ -121,6 +120,7 @@ class Gateway:
             return encode_success(record.request_id, op.name, fields, xml)
         except ServiceError as error:
             record.code, record.status = error.code, error.status
+            host = request.header("host") or ""
             return encode_error(error, record.request_id, host, xml, request.secure)
 
     def _resolve(
