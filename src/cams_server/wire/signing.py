@@ -108,7 +108,7 @@ class V3Key:
     computed once, and each signature copies it.
 
     The server verifies every call with the caller's key: `hmac.new` per call set the
-    key up again and went through the `hmac` module's Python wrapper (about 6% of a
+    key up again and went through the `hmac` module's Python wrapper (about 4% of a
     call's instructions, bench/README.md); `cryptography`'s HMAC copies a prepared
     state in native code. It holds what the secret does (no repr shows it).
     """
