@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from cams_server.ram.directory import Directory
+from cams_server.model.world import AccessKeySpec
+from cams_server.ram.directory import Directory, KeyRecord
 from cams_server.ram.names import name_key
 from cams_server.ram.principals import Principal, PrincipalKind
 from cams_server.world.toml_file import parse_world
@@ -84,3 +85,17 @@ def test_a_key_record_shows_no_secret() -> None:
     record = Directory(parse_world(world)).key("LTAI5tAcmeRoot000001")
     assert record is not None and record.secret == "acme-root-secret"
     assert "acme-root-secret" not in repr(record)
+
+
+def test_an_access_key_spec_shows_no_secret() -> None:
+    assert "acme-root-secret" not in repr(AccessKeySpec("LTAI5tAcmeRoot000001", "acme-root-secret"))
+
+
+def test_a_record_built_for_one_call_signs_as_a_prepared_one() -> None:
+    # An STS session's record is not prepared (it signs once); it must sign the same.
+    root = Principal(ACME, PrincipalKind.ACCOUNT, "acme")
+    prepared = KeyRecord("STS.k", "s3cret", True, root)
+    once = KeyRecord("STS.k", "s3cret", True, root, prepare=False)
+    assert prepared == once
+    for text in ("", "ACS3-HMAC-SHA256\nabc", "空"):
+        assert once.v3_signature(text) == prepared.v3_signature(text)

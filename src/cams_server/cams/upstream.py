@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -34,7 +34,7 @@ GRAPH_API_VERSION = "v21.0"
 @dataclass(frozen=True)
 class GraphApi:
     base_url: str
-    token: str
+    token: str = field(repr=False)
     version: str = GRAPH_API_VERSION
     max_attempts: int = 8
     lease_seconds: float = 30.0

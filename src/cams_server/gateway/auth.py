@@ -192,7 +192,7 @@ class Authenticator:
             request.method, request.path, request.query, headers, signed, payload_hash
         )
         string_to_sign = v3_string_to_sign(canonical)
-        if not hmac.compare_digest(record.v3_key.sign(string_to_sign), signature):
+        if not hmac.compare_digest(record.v3_signature(string_to_sign), signature):
             raise errors.signature_does_not_match(string_to_sign)
         nonce = self._claim("x-acs-date", date, timestamp, key_id, nonce_value)
         return Caller(record.principal, key_id, "V3", nonce, record.session_policy)

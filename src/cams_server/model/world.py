@@ -27,7 +27,7 @@ DEFAULT_REGION = "ap-southeast-1"
 @dataclass(frozen=True, slots=True)
 class AccessKeySpec:
     id: str
-    secret: str
+    secret: str = field(repr=False)  # never in a repr, a log line or a traceback
     status: str = "Active"  # "Active" or "Inactive"
 
     @property

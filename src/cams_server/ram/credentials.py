@@ -69,5 +69,10 @@ class DirectoryCredentials:
             claims.account_id, PrincipalKind.ASSUMED_ROLE, claims.role_name, claims.session_name
         )
         return KeyRecord(
-            access_key_id, self._sts.secret_for(access_key_id), True, principal, session_policy
+            access_key_id,
+            self._sts.secret_for(access_key_id),
+            True,
+            principal,
+            session_policy,
+            prepare=False,  # built for this call: its secret signs once
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import datetime
 
 from cams_server.model.world import World
@@ -16,7 +16,7 @@ from cams_server.ram.names import name_key
 from cams_server.ram.policy import Policy, parse_policy
 from cams_server.ram.principals import Principal, PrincipalKind
 from cams_server.ram.system_policies import system_policies
-from cams_server.wire.signing import V3Key
+from cams_server.wire.signing import V3Key, v3_signature
 
 __all__ = [
     "AccountRecord",
@@ -54,11 +54,23 @@ class KeyRecord:
     active: bool
     principal: Principal
     session_policy: Policy | None = None  # a role session's `Policy`, which narrows it
-    # The secret ready for V3 verification, set up once per key rather than per call.
-    v3_key: V3Key = field(init=False, repr=False, compare=False)
+    # A key of the directory verifies call after call: its secret is made ready for V3
+    # once. An STS session's record is built for one call, which signs with it once.
+    prepare: InitVar[bool] = True
+    _v3_key: V3Key | None = field(default=None, init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "v3_key", V3Key(self.secret))
+    def __post_init__(self, prepare: bool) -> None:
+        if prepare:
+            object.__setattr__(self, "_v3_key", V3Key(self.secret))
+
+    def v3_signature(self, string_to_sign: str) -> str:
+        """The V3 signature of `string_to_sign` with this key's secret."""
+        key = self._v3_key
+        return (
+            key.sign(string_to_sign)
+            if key is not None
+            else v3_signature(self.secret, string_to_sign)
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,9 +129,11 @@ class V3Key:
 
 
 def v3_signature(secret: str, string_to_sign: str) -> str:
-    """The V3 signature of `string_to_sign` with `secret` (a client signs once per key
-    and call; the server keeps a `V3Key` per AccessKey)."""
-    return V3Key(secret).sign(string_to_sign)
+    """The V3 signature of `string_to_sign` with `secret`, once (a client, an STS
+    session's key); a key that verifies many calls is a `V3Key`."""
+    mac = HMAC(secret.encode("utf-8"), SHA256())
+    mac.update(string_to_sign.encode("utf-8"))
+    return mac.finalize().hex()
 
 
 def v1_string_to_sign(method: str, params: Iterable[tuple[str, str]]) -> str:
