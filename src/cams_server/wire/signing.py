@@ -123,15 +123,16 @@ class V3Key:
 
     def sign(self, string_to_sign: str) -> str:
         """The hex HMAC-SHA256 of `string_to_sign` (see `v3_string_to_sign`)."""
-        mac = self._prepared.copy()
-        mac.update(string_to_sign.encode("utf-8"))
-        return mac.finalize().hex()
+        return _hex_mac(self._prepared.copy(), string_to_sign)
 
 
 def v3_signature(secret: str, string_to_sign: str) -> str:
     """The V3 signature of `string_to_sign` with `secret`, once (a client, an STS
     session's key); a key that verifies many calls is a `V3Key`."""
-    mac = HMAC(secret.encode("utf-8"), SHA256())
+    return _hex_mac(HMAC(secret.encode("utf-8"), SHA256()), string_to_sign)
+
+
+def _hex_mac(mac: HMAC, string_to_sign: str) -> str:
     mac.update(string_to_sign.encode("utf-8"))
     return mac.finalize().hex()
 
