@@ -99,3 +99,15 @@ def test_a_record_built_for_one_call_signs_as_a_prepared_one() -> None:
     assert prepared == once
     for text in ("", "ACS3-HMAC-SHA256\nabc", "空"):
         assert once.v3_signature(text) == prepared.v3_signature(text)
+
+
+def test_a_key_is_prepared_at_its_first_call_and_kept() -> None:
+    root = Principal(ACME, PrincipalKind.ACCOUNT, "acme")
+    record = KeyRecord("LTAI5tAcmeRoot000001", "s3cret", True, root)
+    assert record._v3_key is None  # a key that never calls holds no HMAC state
+    first = record.v3_signature("a")
+    prepared = record._v3_key
+    assert prepared is not None
+    assert record.v3_signature("a") == first and record._v3_key is prepared
+    once = KeyRecord("STS.k", "s3cret", True, root, prepare=False)
+    assert once.v3_signature("a") == first and once._v3_key is None

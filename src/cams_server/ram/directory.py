@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import InitVar, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from cams_server.model.world import World
@@ -55,22 +55,20 @@ class KeyRecord:
     principal: Principal
     session_policy: Policy | None = None  # a role session's `Policy`, which narrows it
     # A key of the directory verifies call after call: its secret is made ready for V3
-    # once. An STS session's record is built for one call, which signs with it once.
-    prepare: InitVar[bool] = True
+    # at its first call, and kept (about 800 bytes, so only for keys that call). An STS
+    # session's record is built for one call, which signs with it once: `prepare=False`.
+    prepare: bool = field(default=True, repr=False, compare=False)
     _v3_key: V3Key | None = field(default=None, init=False, repr=False, compare=False)
-
-    def __post_init__(self, prepare: bool) -> None:
-        if prepare:
-            object.__setattr__(self, "_v3_key", V3Key(self.secret))
 
     def v3_signature(self, string_to_sign: str) -> str:
         """The V3 signature of `string_to_sign` with this key's secret."""
         key = self._v3_key
-        return (
-            key.sign(string_to_sign)
-            if key is not None
-            else v3_signature(self.secret, string_to_sign)
-        )
+        if key is None:
+            if not self.prepare:
+                return v3_signature(self.secret, string_to_sign)
+            key = V3Key(self.secret)
+            object.__setattr__(self, "_v3_key", key)  # a cache, not a value: frozen stays true
+        return key.sign(string_to_sign)
 
 
 @dataclass(frozen=True, slots=True)

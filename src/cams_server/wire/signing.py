@@ -110,7 +110,8 @@ class V3Key:
     The server verifies every call with the caller's key: `hmac.new` per call set the
     key up again and went through the `hmac` module's Python wrapper (about 4% of a
     call's instructions, bench/README.md); `cryptography`'s HMAC copies a prepared
-    state in native code. It holds what the secret does (no repr shows it).
+    state in native code. It holds what the secret does (no repr shows it), in about
+    800 bytes.
     """
 
     __slots__ = ("_prepared",)
