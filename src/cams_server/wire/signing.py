@@ -61,10 +61,9 @@ def sha256_hex(data: bytes) -> str:
 
 def _canonical_query(params: Collection[tuple[str, str]]) -> str:
     encode = percent_encode
-    if len(params) == 1:  # most calls of this API carry one parameter: nothing to sort
-        ((name, value),) = params
-        return f"{encode(name)}={encode(value)}"
-    return "&".join([f"{encode(k)}={encode(v)}" for k, v in sorted(params, key=_name)])
+    # Most calls of this API carry one parameter: nothing to sort.
+    ordered = params if len(params) == 1 else sorted(params, key=_name)
+    return "&".join([f"{encode(k)}={encode(v)}" for k, v in ordered])
 
 
 def _name(pair: tuple[str, str]) -> str:
