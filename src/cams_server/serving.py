@@ -18,9 +18,11 @@ import resource
 import shutil
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
+from importlib.machinery import EXTENSION_SUFFIXES
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,7 @@ from cams_server.settings import ServerSettings
 from cams_server.store.private_files import private_directory
 from cams_server.tls import TlsFiles
 
-__all__ = ["ServeOptions", "bind", "ensure_descriptors", "serve"]
+__all__ = ["ServeOptions", "bind", "compiled_modules", "ensure_descriptors", "serve"]
 
 log = logging.getLogger("cams_server")
 _STARTUP_SECONDS = 60.0
@@ -143,8 +145,25 @@ def _worker(options: ServeOptions, sock: socket.socket, ready: Any, index: int) 
     _run(_serve_one(options, sock, lambda: ready.put(index)))
 
 
+def compiled_modules() -> list[str]:
+    """The modules of cams_server this process runs compiled: the request path in a release
+    build (setup.py), none in a source or editable install."""
+    suffixes = tuple(EXTENSION_SUFFIXES)
+    return sorted(
+        name
+        for name, module in list(sys.modules.items())
+        if name.startswith("cams_server.")
+        and (getattr(module, "__file__", None) or "").endswith(suffixes)
+    )
+
+
 def serve(options: ServeOptions, sock: socket.socket, announce: Callable[[str], None]) -> None:
     """Serve until stopped; `announce(url)` runs once every process accepts connections."""
+    compiled = compiled_modules()
+    if compiled:
+        log.info("release build: %d modules of the request path compiled", len(compiled))
+    else:
+        log.info("source build: the request path runs as Python (a release build compiles it)")
     if options.workers == 1:
         _run(_serve_one(options, sock, lambda: announce(_url(options, sock))))
         return

@@ -109,8 +109,15 @@ def test_capacity_refuses_new_nonces() -> None:
     assert store.size() == 1
 
 
-def test_nonce_store_full_is_a_runtime_error() -> None:
-    assert issubclass(NonceStoreFull, RuntimeError)
+def test_a_full_store_refuses_to_keep_another_nonce() -> None:
+    store = MemoryNonceStore(capacity=1)
+    assert store.remember("k", "n-1", EXPIRES, NOW) is True
+    assert store.full()
+    slot = store.claim("k", "n-2", NOW)
+    assert slot is not None  # not seen, but there is no room to keep it
+    with pytest.raises(NonceStoreFull):
+        store.keep(slot, EXPIRES)
+    assert store.size() == 1
 
 
 def test_every_nonce_is_still_seen_after_the_table_grows() -> None:

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from cams_server.gateway import protocol
 from cams_server.gateway.protocol import HttpLimits, TrustedProxies
 from cams_server.testing import CamsServer
+from tests.builds import source_only
 from tests.gateway.test_http_limits import connect, read_answer, read_until_closed
 from tests.sdk.clients import KEYS
 from tests.sdk.raw import v3_headers
@@ -170,6 +172,7 @@ def test_forwarded_addresses_are_believed_from_trusted_proxies_only() -> None:
     assert not TrustedProxies(())
 
 
+@source_only(protocol)  # stand-in connections
 def test_answers_of_one_loop_turn_are_written_together_in_order() -> None:
     """The outbox writes nothing while the turn computes answers, then every answer in
     the order given, closing the connections whose last answer it was."""

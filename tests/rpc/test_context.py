@@ -6,9 +6,11 @@ from typing import Any
 
 from cams_server.clock import ManualClock
 from cams_server.ram.principals import Principal, PrincipalKind
+from cams_server.rpc import context
 from cams_server.rpc.caller import Caller, NonceClaim
 from cams_server.rpc.context import MAX_USER_AGENT, CallContext
 from cams_server.wire.request import WireRequest
+from tests.builds import source_only
 
 
 def context_for(user_agent: str) -> CallContext:
@@ -35,6 +37,7 @@ def context_for(user_agent: str) -> CallContext:
     )
 
 
+@source_only(context)  # None stands in for what conditions do not read
 def test_user_agent_seen_by_conditions_is_bounded() -> None:
     """A `StringLike` over acs:UserAgent costs pattern x value: the client chooses the
     value, so conditions see its first MAX_USER_AGENT characters."""

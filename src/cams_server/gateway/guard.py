@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 
-class GuardUnavailable(RuntimeError):
+class GuardUnavailable(Exception):
     """The guard's store cannot answer now (down, timed out, full)."""
 
 

@@ -57,7 +57,7 @@ _MOVE_STEP = 8  # old-table slots moved by each `keep` while the table grows
 NonceClaimSlot = tuple[int, int, int]
 
 
-class NonceStoreFull(RuntimeError):
+class NonceStoreFull(Exception):
     pass
 
 

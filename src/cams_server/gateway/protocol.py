@@ -414,14 +414,17 @@ class GatewayHttpProtocol(asyncio.Protocol):
             raise _StopParsing(_TOO_MANY_PIPELINED)
         parser = self._parser
         try:
-            url = httptools.parse_url(self._url)
+            # Any: httptools' stub types a missing path or query as bytes, and it is None
+            # (a compiled build checks the stub's types at run time: setup.py).
+            url: Any = httptools.parse_url(self._url)
         except httptools.HttpParserInvalidURLError:
             raise _StopParsing(
                 errors.invalid_parameter(
                     "Path", "The request target is not a valid URL path: send /?<query>."
                 )
             ) from None
-        raw_path = url.path or b"/"
+        raw_path: bytes = url.path or b"/"
+        query: bytes = url.query or b""
         client, secure = self._client, self._secure
         if self._proxies:
             client, secure = self._proxies.apply(client, secure, headers)
@@ -429,7 +432,7 @@ class GatewayHttpProtocol(asyncio.Protocol):
             parser.get_method().decode("ascii"),
             raw_path,
             unquote(path) if "%" in (path := raw_path.decode("latin-1")) else path,
-            url.query or b"",
+            query,
             headers,
             client,
             secure,
