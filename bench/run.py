@@ -636,7 +636,7 @@ def print_table(measurements: list[Measurement], bare: dict[int, Measurement]) -
         return
     print()
     head = (
-        f"{'configuration':<28}{'req/s':>9}{'x bare':>8}{'p50 ms':>9}{'x bare':>8}"
+        f"{'configuration':<36}{'req/s':>9}{'x bare':>8}{'p50 ms':>9}{'x bare':>8}"
         f"{'p99 ms':>9}{'x bare':>8}{'ok/answers':>17}{'server CPU':>11}{'us CPU/call':>12}"
         f"{'wrk CPU':>9}"
     )
@@ -644,12 +644,12 @@ def print_table(measurements: list[Measurement], bare: dict[int, Measurement]) -
     print("-" * len(head))
     for m in measurements:
         if m.skipped:
-            print(f"{m.label:<28}SKIPPED: {m.skipped.splitlines()[0]}")
+            print(f"{m.label:<36}SKIPPED: {m.skipped.splitlines()[0]}")
             continue
         base = bare.get(m.workers)
         b = base if base and base.valid and base is not m else None
         print(
-            f"{m.label:<28}{m.rps:>9.0f}{ratio(m.rps, b.rps) if b else '':>8}"
+            f"{m.label:<36}{m.rps:>9.0f}{ratio(m.rps, b.rps) if b else '':>8}"
             f"{m.p50_ms:>9.2f}{ratio(m.p50_ms, b.p50_ms) if b else '':>8}"
             f"{m.p99_ms:>9.2f}{ratio(m.p99_ms, b.p99_ms) if b else '':>8}"
             f"{f'{m.ok}/{m.responses}':>17}{m.server_cpu:>10.2f}c{m.cpu_us_per_call:>12.0f}"
@@ -667,7 +667,7 @@ def print_machine(measurements: list[Measurement]) -> None:
         return
     print(f"\nmachine CPU during each run (cores of {os.cpu_count()}):")
     head = (
-        f"{'configuration':<28}{'server':>8}{'postgres':>10}{'redis':>8}{'wrk':>8}{'total':>8}"
+        f"{'configuration':<36}{'server':>8}{'postgres':>10}{'redis':>8}{'wrk':>8}{'total':>8}"
         f"{'us/call server':>16}{'+ services':>12}"
     )
     print(head)
@@ -677,7 +677,7 @@ def print_machine(measurements: list[Measurement]) -> None:
         pg = m.services_cpu_seconds.get("postgres", 0.0) / seconds
         redis = m.services_cpu_seconds.get("redis", 0.0) / seconds
         print(
-            f"{m.label:<28}{m.server_cpu:>7.2f}c{pg:>9.2f}c{redis:>7.2f}c{m.wrk_cpu:>7.2f}c"
+            f"{m.label:<36}{m.server_cpu:>7.2f}c{pg:>9.2f}c{redis:>7.2f}c{m.wrk_cpu:>7.2f}c"
             f"{m.server_cpu + pg + redis + m.wrk_cpu:>7.2f}c{m.cpu_us_per_call:>16.0f}"
             f"{m.machine_us_per_call:>12.0f}"
         )
@@ -856,6 +856,14 @@ def parse_args() -> argparse.Namespace:
         help="command to run instead of the venv's cams-server (e.g. to A/B a patched build)",
     )
     parser.add_argument(
+        "--release",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="measure the release build installed in DIR (`make release`: the request path "
+        "compiled), and the source build beside it as the baseline",
+    )
+    parser.add_argument(
         "--baseline",
         default=None,
         metavar="REF",
@@ -877,8 +885,15 @@ def main() -> None:
     configs = [parse_config(spec, args.database, args.redis) for spec in specs]
     tmp = Path(tempfile.mkdtemp(prefix="cams-bench-"))
     command = shlex.split(args.cams_server) if args.cams_server else [default_cams_server()]
-    run = Run(args, tmp, os.urandom(3).hex(), Build(tuple(command)))
-    baseline = checkout_baseline(args.baseline, tmp) if args.baseline else None
+    if args.release and args.baseline:
+        sys.exit("bench: --release measures the source build as its baseline; not with --baseline")
+    if args.release:  # the compiled build first on the path; the source build beside it
+        build = Build(tuple(command), (("PYTHONPATH", str(args.release.resolve())),))
+        baseline: Build | None = Build(tuple(command), (), " (source)")
+    else:
+        build = Build(tuple(command))
+        baseline = checkout_baseline(args.baseline, tmp) if args.baseline else None
+    run = Run(args, tmp, os.urandom(3).hex(), build)
     measurements: list[Measurement] = []
     bare: dict[int, Measurement] = {}
     nonce: dict[str, Any] | None = None
@@ -887,6 +902,8 @@ def main() -> None:
         f"cams-server benchmark: {args.duration}s per run, {args.connections} connections, "
         f"wrk -t{args.threads}, {args.accounts} accounts, {os.cpu_count()} CPUs; in {tmp}"
     )
+    if args.release:
+        print(f"the release build in {args.release} (targets), the source build beside it")
     try:
         for workers in sorted({c.workers for c in configs}):
             print(f"\n== bare app, {workers} worker(s)")
