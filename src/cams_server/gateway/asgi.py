@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from functools import partial
 from typing import Any, NamedTuple
+from urllib.parse import quote
 
 from cams_server.gateway.calls import CallObserver, error_answer
 from cams_server.gateway.pipeline import CallRecord
@@ -97,16 +98,23 @@ class GatewayApp:
         await send({"type": "http.response.body", "body": payload})
 
     async def respond(self, scope: Scope, receive: Receive) -> EncodedResponse:
-        """The answer to one ASGI HTTP request (see `answer`)."""
+        """The answer to one ASGI HTTP request (see `answer`).
+
+        The scope is taken as the ASGI spec allows it to be, not as our own protocol makes
+        it: headers as any iterable of pairs of bytes-like values, `raw_path` possibly
+        absent or None, bytes-like strings. The head gets exact types (the release build
+        checks them: ARCHITECTURE.md, "Two builds")."""
         client = scope.get("client") or ("", 0)
+        path = str(scope.get("path") or "/")
+        raw_path = scope.get("raw_path")
         return await self.answer(
             HttpHead(
-                scope["method"],
-                scope.get("raw_path") or b"/",
-                scope.get("path", "/"),
-                scope.get("query_string", b""),
-                scope.get("headers", []),
-                client[0],
+                str(scope["method"]),
+                bytes(raw_path) if raw_path else quote(path).encode("ascii"),
+                path,
+                bytes(scope.get("query_string") or b""),
+                [(bytes(name), bytes(value)) for name, value in scope.get("headers") or ()],
+                str(client[0] or ""),
                 scope.get("scheme") == "https",
             ),
             partial(read_body, scope, receive),
