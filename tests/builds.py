@@ -8,17 +8,18 @@ it checks its arguments' declared types), so those tests run on the source build
 
 from __future__ import annotations
 
-from importlib.machinery import EXTENSION_SUFFIXES
 from types import ModuleType
 
 import pytest
+
+from cams_server.serving import compiled_modules
 
 __all__ = ["compiled", "source_only"]
 
 
 def compiled(module: ModuleType) -> bool:
     """Whether `module` was imported from a compiled extension, not from its source."""
-    return (module.__file__ or "").endswith(tuple(EXTENSION_SUFFIXES))
+    return module.__name__ in compiled_modules()
 
 
 def source_only(module: ModuleType) -> pytest.MarkDecorator:
