@@ -119,13 +119,13 @@ class ServerState:
             prefix = "cams:" + hashlib.sha256(self.database.url.encode()).hexdigest()[:12]
             return RedisGuard(settings.redis_url, prefix=prefix)
         if settings.shared_guard:
-            path = self.database.sqlite_path
-            if path is None:
+            path, wal = self.database.sqlite_path, self.database.wal
+            if path is None or wal is None:
                 raise ValueError(
                     "several processes need shared nonces and flow windows: give --redis "
                     "(or use the embedded SQLite database)"
                 )
-            return SqliteGuard(path)
+            return SqliteGuard(path, wal)
         # Whole seconds: signed timestamps have no fraction, and a call signed in the
         # second the server started is taken as signed after it.
         return MemoryGuard(started_at=math.floor(self.settings.clock.now()))

@@ -19,6 +19,7 @@ from cams_server.gateway.redis_guard import RedisGuard
 from cams_server.gateway.sqlite_guard import SqliteGuard
 from cams_server.rpc.caller import NonceClaim
 from cams_server.store.database import Database
+from cams_server.store.wal import WalCheckpointer
 
 NOW = 1_900_000_000.0
 
@@ -33,7 +34,9 @@ def make_guard(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Guard
         database = Database(f"sqlite:///{tmp_path / 'cams.db'}")
         database.migrate()
         database.dispose()
-        yield lambda: SqliteGuard(tmp_path / "cams.db")
+        wal = WalCheckpointer(tmp_path / "cams.db")
+        yield lambda: SqliteGuard(tmp_path / "cams.db", wal)
+        wal.close()
     else:
         redis_url = request.getfixturevalue("redis_url")
         yield lambda: RedisGuard(redis_url, prefix=f"cams-test-{uuid.uuid4().hex}")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cams_server.gateway.guard import ADMITTED, REPLAYED, Admission, FlowRequest, GuardUnavailable
 from cams_server.rpc.caller import NonceClaim
+from cams_server.store.wal import WalCheckpointer
 
 __all__ = ["SqliteGuard"]
 
@@ -21,12 +22,17 @@ _SWEEP_EVERY = 2048
 
 
 class SqliteGuard:
-    def __init__(self, path: Path, busy_timeout_ms: int = 2000) -> None:
+    """`wal` checkpoints the file's WAL: the guard commits on the event loop, on every
+    call, and leaves the checkpoints to it (store/wal.py)."""
+
+    def __init__(self, path: Path, wal: WalCheckpointer, busy_timeout_ms: int = 2000) -> None:
         self._path = path
+        self._wal = wal
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        wal.hand_over(self._conn)
         self._lock = threading.Lock()
         self._calls = 0
 
@@ -35,9 +41,11 @@ class SqliteGuard:
         now_us = int(now * 1_000_000)
         try:
             with self._lock:
-                return self._admit(digest, int(nonce.expires_at * 1_000_000), flow, now_us)
+                admission = self._admit(digest, int(nonce.expires_at * 1_000_000), flow, now_us)
         except sqlite3.Error as exc:
             raise GuardUnavailable(f"the SQLite guard failed ({exc})") from None
+        self._wal.wrote()
+        return admission
 
     def _admit(
         self, digest: bytes, expires_us: int, flow: FlowRequest | None, now_us: int

@@ -38,6 +38,7 @@ from cams_server.store.keyring import KeySource
 from cams_server.store.private_files import create_private_file, tighten
 from cams_server.store.schema import meta
 from cams_server.store.sealing import DIAGNOSTIC_KEY, STS_KEY, Sealer, Vault
+from cams_server.store.wal import WalCheckpointer
 
 __all__ = [
     "DATABASE_TIMEOUT_SECONDS",
@@ -106,10 +107,13 @@ class Database:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         self.sqlite_path: Path | None = None
+        # The WAL checkpoints of the connections that commit on the event loop (store/wal.py).
+        self.wal: WalCheckpointer | None = None
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 self.sqlite_path = Path(parsed.database)
                 self._private_sqlite_file(self.sqlite_path)
+                self.wal = WalCheckpointer(self.sqlite_path)
             self.engine = create_engine(
                 url, connect_args={"check_same_thread": False}, hide_parameters=True
             )
@@ -318,7 +322,7 @@ class Database:
         raise RuntimeError("direct writes are for SQLite and PostgreSQL")
 
     def _write_sqlite(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
-        assert self.sqlite_path is not None
+        assert self.sqlite_path is not None and self.wal is not None
         conn = self._direct
         if conn is None:
             conn = self._direct = sqlite3.connect(
@@ -327,6 +331,7 @@ class Database:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
+            self.wal.hand_over(conn)  # its commits run on the event loop
         conn.execute("BEGIN IMMEDIATE")
         try:
             counts = [conn.execute(sql, params).rowcount for sql, params in statements]
@@ -334,6 +339,7 @@ class Database:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        self.wal.wrote()
         return counts
 
     def _write_postgresql(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
@@ -377,4 +383,6 @@ class Database:
             if self._direct_pg is not None:
                 self._direct_pg.close()
                 self._direct_pg = None
+        if self.wal is not None:
+            self.wal.close()
         self.engine.dispose()
