@@ -24,6 +24,7 @@ from cams_server.gateway.sqlite_guard import SqliteGuard
 from cams_server.rpc.caller import NonceClaim
 from cams_server.store.database import Database
 from cams_server.store.enablements import EnablementRequest, enable_roi_metrics
+from cams_server.store.schema import roi_enablements
 from cams_server.store.wal import WalCheckpointer
 
 ACCOUNT = "1000000000000001"
@@ -79,7 +80,27 @@ def guard_writer(tmp_path: Path, wal: WalCheckpointer, count: int) -> Callable[[
     return lambda: asyncio.run(guard.close())
 
 
-@pytest.mark.parametrize("writer", [enablement_writer, guard_writer], ids=["write", "guard"])
+def sqlalchemy_writer(tmp_path: Path, wal: WalCheckpointer, count: int) -> Callable[[], object]:
+    """`Database.run` runs store functions inline on SQLite: the webhook's ingestion, the
+    admin API's writes."""
+    db = Database(f"sqlite:///{tmp_path / 'cams.db'}")
+    db.wal = wal  # before its first connection, which is handed over
+    db.migrate()
+    for i in range(count):
+        with db.transaction() as conn:
+            conn.execute(
+                roi_enablements.insert().values(
+                    account_id=ACCOUNT, space_id=f"s-{i}", enabled_at_us=i, enabled_by="t"
+                )
+            )
+    return db.dispose
+
+
+@pytest.mark.parametrize(
+    "writer",
+    [enablement_writer, guard_writer, sqlalchemy_writer],
+    ids=["first-time-write", "guard", "sqlalchemy"],
+)
 def test_commits_on_the_event_loop_never_checkpoint_themselves(
     tmp_path: Path, writer: Writer
 ) -> None:
@@ -149,9 +170,49 @@ def test_after_close_the_database_file_alone_holds_every_commit(
     assert count == 300
 
 
-def test_a_process_that_never_writes_starts_no_thread(db: Database) -> None:
-    assert not any(t.name.startswith("wal-checkpoints") for t in threading.enumerate())
-    enable(db, 0, 1)
-    assert any(t.name == "wal-checkpoints:cams.db" for t in threading.enumerate())
+def test_the_thread_starts_with_the_first_write_and_ends_with_dispose(tmp_path: Path) -> None:
+    def running() -> bool:
+        name = f"wal-checkpoints:{tmp_path / 'cams.db'}"
+        return any(t.name == name for t in threading.enumerate())
+
+    db = Database(f"sqlite:///{tmp_path / 'cams.db'}")
+    assert not running()
+    db.migrate()  # writes
+    assert running()
     db.dispose()
-    assert not any(t.name.startswith("wal-checkpoints") for t in threading.enumerate())
+    assert not running()
+
+
+def test_a_checkpointer_that_cannot_open_its_database_logs_and_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    wal = WalCheckpointer(tmp_path / "no-such-directory" / "cams.db", pause=0.001)
+    wal.wrote()
+    deadline = time.monotonic() + 10
+    while "cannot open it" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "cannot open it" in caplog.text
+    wal.wrote()  # never raises: its caller has committed
+    wal.close()
+    assert wal.checkpoints == 0
+
+
+def test_a_write_when_no_thread_can_start_still_succeeds(
+    db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert db.wal is not None
+    db.wal.close()
+
+    def refuse(_thread: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(threading.Thread, "start", refuse)
+        enable(db, 0, 1)  # committed and answered, though no checkpoint thread started
+    assert "cannot start" in caplog.text
+    checkpoints = db.wal.checkpoints
+    enable(db, 1, 1)  # the next write starts it
+    deadline = time.monotonic() + 10
+    while db.wal.checkpoints == checkpoints and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert db.wal.checkpoints > checkpoints

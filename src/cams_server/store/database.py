@@ -73,7 +73,7 @@ def default_database_url(home: Path) -> str:
     return f"sqlite:///{home / 'cams.db'}"
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def _sqlite_setup(engine: Engine, database: Database) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
@@ -82,10 +82,22 @@ def _sqlite_setup(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
+        if database.wal is not None:  # `Database.run` writes on the event loop too
+            database.wal.hand_over(dbapi_connection)
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "commit")
+    def on_commit(conn: Connection) -> None:
+        # Only a transaction that changed rows has frames to checkpoint: the many
+        # read-only ones (the world's version, every half second) leave it idle.
+        pooled = conn.connection
+        changes = pooled.dbapi_connection.total_changes  # type: ignore[union-attr]
+        if database.wal is not None and pooled.info.get("wal_changes") != changes:
+            pooled.info["wal_changes"] = changes
+            database.wal.wrote()
 
 
 def in_batches(values: Sequence[T]) -> Iterator[Sequence[T]]:
@@ -117,7 +129,7 @@ class Database:
             self.engine = create_engine(
                 url, connect_args={"check_same_thread": False}, hide_parameters=True
             )
-            _sqlite_setup(self.engine)
+            _sqlite_setup(self.engine, self)
         elif self.dialect == "postgresql":
             if parsed.drivername in ("postgresql", "postgres"):
                 parsed = parsed.set(drivername="postgresql+psycopg")
