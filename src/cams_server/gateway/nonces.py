@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 __all__ = [
+    "NONCE_CAPACITY",
     "MemoryNonceStore",
     "NonceClaimSlot",
     "NonceQuota",
@@ -94,8 +95,15 @@ def _after(minute: int, current: int) -> bool:
     return 0 < diff < _HALF
 
 
+# Live nonces one process keeps at most: what it admits at its peak (about 28,000 calls a
+# second, bench/README.md) over the 15 minutes a nonce lives, so that no sustained load the
+# process can serve fills it. About 17 bytes each: some 420 MB when full. (5,000,000 was
+# filled in 9 minutes by the soak at half the peak once the release build was that fast.)
+NONCE_CAPACITY = 25_000_000
+
+
 class MemoryNonceStore:
-    def __init__(self, capacity: int = 5_000_000) -> None:
+    def __init__(self, capacity: int = NONCE_CAPACITY) -> None:
         self._capacity = capacity
         self._salt = os.urandom(16).hex()
         self._siphash = sys.hash_info.width >= 64
