@@ -270,6 +270,12 @@ class Measurement:
         return total / self.responses * 1e6 if self.responses else 0.0
 
     @property
+    def machine_cores(self) -> float:
+        """Cores the run kept busy: the server, PostgreSQL, Redis and wrk."""
+        seconds = self.server_cpu_seconds / self.server_cpu if self.server_cpu else 1.0
+        return self.server_cpu + sum(self.services_cpu_seconds.values()) / seconds + self.wrk_cpu
+
+    @property
     def valid(self) -> bool:
         return not self.skipped and not self.problems and self.responses > 0
 
@@ -678,8 +684,7 @@ def print_machine(measurements: list[Measurement]) -> None:
         redis = m.services_cpu_seconds.get("redis", 0.0) / seconds
         print(
             f"{m.label:<36}{m.server_cpu:>7.2f}c{pg:>9.2f}c{redis:>7.2f}c{m.wrk_cpu:>7.2f}c"
-            f"{m.server_cpu + pg + redis + m.wrk_cpu:>7.2f}c{m.cpu_us_per_call:>16.0f}"
-            f"{m.machine_us_per_call:>12.0f}"
+            f"{m.machine_cores:>7.2f}c{m.cpu_us_per_call:>16.0f}{m.machine_us_per_call:>12.0f}"
         )
 
 
@@ -732,6 +737,16 @@ def print_targets(
             f"Redis together {by_cpu:.2f}x (1 worker {pg.machine_us_per_call:.0f} us, "
             f"2 workers {pg2.machine_us_per_call:.0f} us)"
         )
+        # The same work per call, 1.6 times as often, needs 1.6 times the cores the
+        # 1-worker run kept busy (wrk's share included, since it too sends 1.6 times as many).
+        needed = TARGET_WORKERS * pg.machine_cores
+        cores = os.cpu_count() or 1
+        if needed > cores:
+            print(
+                f"    the machine: {TARGET_WORKERS:.1f}x needs {needed:.2f} cores at the 1-worker "
+                f"run's cost per call, and it has {cores} (the 1-worker run kept "
+                f"{pg.machine_cores:.2f} busy, the 2-worker run {pg2.machine_cores:.2f})"
+            )
     if nonce:
         per = nonce["live_bytes_per_nonce"]
         print(

@@ -136,7 +136,7 @@ def main() -> int:
         accounts=args.accounts,
         requests=0,
         max_requests=400_000,
-        expected_rps=20_000,
+        expected_rps=40_000,  # pre-signs 400,000 calls for the peak's 10 s (the cap)
         log_level="info",
         profile=None,
         py_spy="py-spy",
