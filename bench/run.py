@@ -1,6 +1,6 @@
 """`make bench`: cams-server's throughput and latency against a bare app on the same stack.
 
-For each configuration (default: `sqlite pg:1 pg:2`) it:
+For each configuration (default: `sqlite pg:1 pg:2 pg:2@128`; `@N`: at N connections) it:
 1. writes a world of ACCOUNTS accounts (one root AccessKey and a few spaces each, the
    space ids new to this run) and applies it with `cams-server world apply`;
 2. starts `cams-server serve --port 0 --no-demo ARGS` and reads its listening line (a
@@ -46,7 +46,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,7 @@ class Config:
     args: tuple[str, ...]
     workers: int
     postgres: bool  # a fresh PostgreSQL database is made for it
+    connections: int | None = None  # wrk's, if not --connections (`SPEC@N`)
 
     @property
     def label(self) -> str:
@@ -92,6 +93,10 @@ class Config:
 
 
 def parse_config(spec: str, pg: str, redis: str) -> Config:
+    if "=" not in spec and "@" in spec:  # `pg:2@128`: this configuration at 128 connections
+        spec, _, connections = spec.partition("@")
+        config = parse_config(spec, pg, redis)
+        return replace(config, name=f"{config.name}@{connections}", connections=int(connections))
     if "=" in spec:
         name, _, rest = spec.partition("=")
         args = tuple(shlex.split(rest))
@@ -308,6 +313,7 @@ def run_wrk(
     mode: str,
     measurement: Measurement,
     profile: Path | None = None,
+    connections: int | None = None,
 ) -> None:
     args = run.args
     cmd = [
@@ -315,7 +321,7 @@ def run_wrk(
         "-t",
         str(args.threads),
         "-c",
-        str(args.connections),
+        str(connections or args.connections),
         "-d",
         f"{args.duration}s",
         "--latency",
@@ -517,7 +523,9 @@ def bench_cams(run: Run, config: Config, ceiling: Measurement | None, build: Bui
         started = time.monotonic()
         warmup = presign.warmup_requests(fleet, endpoint)
         try:
-            counts, bad = asyncio.run(presign.send_all(host, port, warmup, args.connections))
+            counts, bad = asyncio.run(
+                presign.send_all(host, port, warmup, config.connections or args.connections)
+            )
         except (OSError, asyncio.IncompleteReadError) as exc:
             m.problems.append(f"warm-up failed: {exc!r}\n{server.tail()}")
             return m
@@ -538,7 +546,7 @@ def bench_cams(run: Run, config: Config, ceiling: Measurement | None, build: Bui
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
             profile = args.profile / f"{home.name}.txt"
-        run_wrk(run, host, port, home / "requests", "once", m, profile)
+        run_wrk(run, host, port, home / "requests", "once", m, profile, config.connections)
         if profile is not None and profile.exists():
             print(spy_report.report(profile, m.cpu_us_per_call))
         per_account = math.floor(m.rps / args.accounts) + 1
@@ -745,7 +753,23 @@ def print_targets(
             print(
                 f"    the machine: {TARGET_WORKERS:.1f}x needs {needed:.2f} cores at the 1-worker "
                 f"run's cost per call, and it has {cores} (the 1-worker run kept "
-                f"{pg.machine_cores:.2f} busy, the 2-worker run {pg2.machine_cores:.2f})"
+                f"{pg.machine_cores:.2f} busy, the 2-worker run {pg2.machine_cores:.2f}); so "
+                "scaling is read by CPU per call"
+            )
+        each = 2 * connections
+        pg2e = next(
+            (m for m in measurements if m.label.endswith(f"pg-redis-2w@{each}") and m.valid), None
+        )
+        if pg2e is not None:
+            by_cpu = pg.machine_us_per_call / pg2e.machine_us_per_call
+            # Two workers' worth of work for 1.6 workers' CPU: each call at most 2/1.6 the cost.
+            floor = TARGET_WORKERS / 2
+            print(
+                f"  PG+Redis 2 workers by CPU per call at {each} connections ({connections} "
+                f"each, as the 1 worker had) >= {floor:.2f}x: {by_cpu:.2f}x "
+                f"({verdict(by_cpu >= floor)}; 1 worker {pg.machine_us_per_call:.0f} us, "
+                f"2 workers {pg2e.machine_us_per_call:.0f} us; {pg2e.rps / pg.rps:.2f}x the "
+                f"calls with {pg2e.machine_cores:.2f} cores busy)"
             )
     if nonce:
         per = nonce["live_bytes_per_nonce"]
@@ -819,8 +843,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "configs",
         nargs="*",
-        default=["sqlite", "pg:1", "pg:2"],
-        help="default: sqlite pg:1 pg:2; `none` runs only the nonce and flood measurements",
+        help="default: sqlite pg:1 pg:2 pg:2@2C (C: --connections); `none` runs only the "
+        "nonce and flood measurements",
     )
     parser.add_argument("--duration", type=int, default=10, help="seconds per run (10)")
     parser.add_argument("--connections", type=int, default=64)
@@ -896,7 +920,10 @@ def main() -> None:
         sys.exit("bench: wrk is not installed (Debian/Ubuntu: apt-get install wrk)")
     if args.profile and not shutil.which(args.py_spy):
         sys.exit(f"bench: {args.py_spy} not found (pip install py-spy, or pass --py-spy PATH)")
-    specs = [] if args.configs == ["none"] else args.configs
+    # The 2-worker run again at twice the connections: each worker then holds as many as
+    # the 1-worker run's one, which is how CPU per call compares them (README, targets).
+    default = ["sqlite", "pg:1", "pg:2", f"pg:2@{2 * args.connections}"]
+    specs = [] if args.configs == ["none"] else args.configs or default
     configs = [parse_config(spec, args.database, args.redis) for spec in specs]
     tmp = Path(tempfile.mkdtemp(prefix="cams-bench-"))
     command = shlex.split(args.cams_server) if args.cams_server else [default_cams_server()]
@@ -925,7 +952,8 @@ def main() -> None:
             bare[workers] = bench_bare(run, workers)
             measurements.append(bare[workers])
         for config in configs:
-            for build in [b for b in (baseline, run.build) if b is not None]:
+            builds = (baseline, run.build) if config.connections is None else (run.build,)
+            for build in [b for b in builds if b is not None]:
                 print(f"\n== {config.label}{build.suffix}: serve {shlex.join(config.args)}")
                 measurements.append(bench_cams(run, config, bare.get(config.workers), build))
                 if measurements[-1].skipped:
