@@ -157,6 +157,7 @@ def test_a_table_of_mostly_expired_nonces_shrinks_without_a_pause() -> None:
     """When most entries have expired the next table is smaller, but still large enough
     for the move to finish in steps (no call moves the whole old table)."""
     store = MemoryNonceStore()
+    store.remember("k", "anchor", NOW + 1500, NOW)  # live throughout: no entry is dropped
     for i in range(20_000):
         store.remember("k", f"old-{i}", NOW + 60, NOW)
     while store.growing:
@@ -167,20 +168,60 @@ def test_a_table_of_mostly_expired_nonces_shrinks_without_a_pause() -> None:
         was_growing = store.growing
         assert store.remember("k", f"new-{i}", later + 900, later) is True
         grown += store.growing and not was_growing
-    assert grown >= 1 and store.size() == 20_000
+    assert grown >= 1 and store.size() == 20_001
     assert store.remember("k", "new-7", later + 900, later) is False
+    assert store.remember("k", "anchor", later + 900, later) is False
 
 
 def test_expired_slots_are_reused_and_dropped_on_growth() -> None:
     store = MemoryNonceStore()
+    store.remember("k", "anchor", NOW + 1500, NOW)  # live throughout: no entry is dropped
     for i in range(3000):
         store.remember("k", f"old-{i}", NOW + 60, NOW)
     later = NOW + 600
     for i in range(3000):
         assert store.remember("k", f"new-{i}", later + 900, later) is True
-    assert store.size() == 3000
+    assert store.size() == 3001
     assert store.remember("k", "old-1", later + 900, later) is True  # forgotten, new again
     assert store.remember("k", "new-1", later + 900, later) is False
+
+
+def test_when_every_entry_has_expired_the_tables_are_dropped() -> None:
+    store = MemoryNonceStore()
+    for i in range(20_000):
+        store.remember("k", f"burst-{i}", NOW + 900, NOW)
+    assert store.slots() > 20_000
+    later = NOW + 1000  # past every entry's expiry
+    assert store.remember("k", "next", later + 900, later) is True
+    assert store.slots() == 1024 and store.size() == 1
+    assert store.remember("k", "burst-1", later + 900, later) is True  # expired: new again
+
+
+def test_a_burst_then_weeks_of_few_calls_never_revives_it() -> None:
+    """The minute is a 16-bit ring: an entry 22.8 days past its expiry reads as live again.
+    A burst, then a call every 10 minutes for 23 days, kept the burst's expired entries in
+    a table that never grew, until they revived; the move of the next growth then copied
+    them into a table sized for the few live nonces, and its probe for a free slot never
+    ended. Now the tables are rebuilt every few days, and the burst's entries are gone."""
+    store = MemoryNonceStore()
+    for i in range(20_000):
+        store.remember("k", f"burst-{i}", NOW + 900, NOW)
+    burst_slots = store.slots()
+    now, previous = NOW, ""
+    while now < NOW + 23 * 86_400:
+        now += 600
+        nonce = f"quiet-{now:.0f}"
+        assert store.remember("k", nonce, now + 900, now) is True
+        if previous:  # kept 10 minutes ago, for 15: never forgotten early by a rebuild
+            assert store.seen("k", previous, now)
+        previous = nonce
+    # 22.8 days after their expiry the burst's entries would read as live: none is left.
+    assert not any(store.seen("k", f"burst-{i}", now) for i in range(0, 20_000, 7))
+    assert store.slots() < burst_slots  # rebuilt smaller, without them
+    for i in range(100_000):  # traffic returns: each move ends, none copies a revived entry
+        now += 0.01
+        assert store.remember("k", f"busy-{i}", now + 900, now) is True
+    assert store.remember("k", "busy-99999", now + 900, now) is False
 
 
 # -- NonceQuota: what one tenant may add to the store -----------------------------------------

@@ -23,6 +23,17 @@ intact). The steps finish the move long before the new table is three quarters f
 A table is anonymous memory (`mmap`), zero pages the kernel supplies as they are first
 written: allocating a table of 4 million slots as an `array` wrote its 32 MB at once,
 a pause of the event loop of about 30 ms; mapped, it takes microseconds.
+
+The minute is 16 bits, a ring of 45 days read as "after now" within half of it: an entry
+expired 22.8 days ago would read as live again. None gets that old. When the clock passes
+the last live entry's minute, every entry is expired and the tables are dropped at once;
+and the tables are rebuilt (the same move into a fresh table, which leaves expired entries
+behind) every `_REBUILD_MINUTES` of the clock, each move going on by the minute as well as
+by the call, so that it ends within `_MOVE_MINUTES` however few calls come. An entry
+expired before a rebuild starts is gone when it ends: at most 12,288 minutes after it
+expired, against the 32,768 at which it would revive. (Without this, a burst followed by
+weeks of a call every few minutes revived the burst's entries, a move copied them into a
+table sized for the few live ones, and the move's probe for a free slot never ended.)
 """
 
 from __future__ import annotations
@@ -52,6 +63,8 @@ _MOVED = (
     1  # an old-table slot whose entry has moved (no entry packs to 1: fingerprints are >= 1 << 16)
 )
 _MOVE_STEP = 8  # old-table slots moved by each `keep` while the table grows
+_REBUILD_MINUTES = 8_192  # the longest the tables go unrebuilt while they hold expired entries
+_MOVE_MINUTES = 4_096  # the longest a move takes: each minute of the clock moves this share
 
 
 # (fingerprint, first empty slot, first reusable slot or -1), from `claim` to `keep`.
@@ -97,8 +110,10 @@ def _after(minute: int, current: int) -> bool:
 
 # Live nonces one process keeps at most: what it admits at its peak (about 28,000 calls a
 # second, bench/README.md) over the 15 minutes a nonce lives, so that no sustained load the
-# process can serve fills it. About 17 bytes each: some 420 MB when full. (5,000,000 was
-# filled in 9 minutes by the soak at half the peak once the release build was that fast.)
+# process can serve fills it. (5,000,000 was filled in 9 minutes by the soak at half the
+# peak once the release build was that fast.) Full, the store is a table of 2^26 slots,
+# 512 MiB, and 1 GiB while it moves into the next; a false "seen" is then about one call
+# in 11 million (the caller retries with a new nonce).
 NONCE_CAPACITY = 25_000_000
 
 
@@ -116,6 +131,7 @@ class MemoryNonceStore:
         self._old: memoryview | None = None  # the table being moved out of, while growing
         self._old_mask = 0
         self._moved_up_to = 0  # old-table slots before this index are moved
+        self._rebuilt = -1  # the minute the last move into a fresh table began
 
     def seen(self, scope: str, nonce: str, now: float) -> bool:
         """Whether the nonce is remembered (live) in `scope`; remembers nothing."""
@@ -204,9 +220,21 @@ class MemoryNonceStore:
     def _advance(self, current: int) -> None:
         if current == self._current:
             return
+        elapsed = current - self._current
         self._current = current
         for minute in [m for m in self._live_by_minute if m <= current]:
             self._live -= self._live_by_minute.pop(minute)
+        if self._live == 0:
+            if self._used or self._old is not None:  # all expired: nothing to keep
+                self._slots, self._mask, self._used = _table(_MIN_SLOTS), _MIN_SLOTS - 1, 0
+                self._old = None
+            self._rebuilt = current
+            return
+        if self._old is not None:  # a move goes on with the clock, not only with calls
+            share = max(len(self._old) // _MOVE_MINUTES, _MOVE_STEP)
+            self._move(share * min(max(elapsed, 1), _MOVE_MINUTES))
+        elif current - self._rebuilt >= _REBUILD_MINUTES and self._used > self._live:
+            self._grow()  # into a fresh table: the expired entries stay behind
 
     def _live_in_old(self, fingerprint: int, current: int) -> bool:
         """Whether the table being moved out of holds `fingerprint`, live."""
@@ -234,6 +262,7 @@ class MemoryNonceStore:
             size *= 2
         self._old, self._old_mask, self._moved_up_to = self._slots, self._mask, 0
         self._slots, self._mask, self._used = _table(size), size - 1, 0
+        self._rebuilt = self._current
 
     def _move(self, count: int) -> None:
         """Move the next `count` slots of the old table (their live entries) over."""
