@@ -216,3 +216,18 @@ def test_a_write_when_no_thread_can_start_still_succeeds(
     while db.wal.checkpoints == checkpoints and time.monotonic() < deadline:
         time.sleep(0.01)
     assert db.wal.checkpoints > checkpoints
+
+
+def test_reads_start_no_thread(tmp_path: Path) -> None:
+    """A transaction that changed nothing has nothing to checkpoint: a process that only
+    reads (the world's version, every half second) leaves the thread unstarted."""
+    migrated(tmp_path).dispose()
+    db = Database(f"sqlite:///{tmp_path / 'cams.db'}")
+    name = f"wal-checkpoints:{tmp_path / 'cams.db'}"
+    for _ in range(3):
+        with db.transaction() as conn:
+            conn.execute(roi_enablements.select()).all()
+    assert not any(t.name == name for t in threading.enumerate())
+    enable(db, 0, 1)
+    assert any(t.name == name for t in threading.enumerate())
+    db.dispose()

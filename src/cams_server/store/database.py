@@ -75,7 +75,7 @@ def default_database_url(home: Path) -> str:
 
 def _sqlite_setup(engine: Engine, database: Database) -> None:
     @event.listens_for(engine, "connect")
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -84,6 +84,7 @@ def _sqlite_setup(engine: Engine, database: Database) -> None:
         cursor.close()
         if database.wal is not None:  # `Database.run` writes on the event loop too
             database.wal.hand_over(dbapi_connection)
+        record.info["wal_changes"] = dbapi_connection.total_changes  # none yet
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Connection) -> None:
